@@ -1,0 +1,110 @@
+"""Structured logs: one JSON object per line, one line per request, secrets redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from tracker import keys
+from tracker.web.problems import Handler
+
+_STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+#: API keys, webhook secrets, bearer tokens, email addresses and phone-like numbers
+_REDACT = [
+    (re.compile(r"trk_[0-9a-f]{8}_[A-Za-z0-9_\-]+"), "trk_***"),
+    (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_***"),
+    (re.compile(r"(?i)(bearer\s+)[^\s\"']+"), r"\1***"),
+    (re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}"), "***@***"),
+    (re.compile(r"\+?\d[\d \-()]{8,}\d"), "***phone***"),
+]
+_SECRET_KEYS = {"api_key", "secret", "password", "authorization", "email", "phone", "customer_email",
+                "customer_phone", "customer_name", "address", "token"}
+
+
+def redact(text: str) -> str:
+    for pattern, repl in _REDACT:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _clean(key: str, value: Any) -> Any:
+    if key.lower() in _SECRET_KEYS:
+        return "***"
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                out[key] = _clean(key, value)
+        if record.exc_info:
+            out["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_tracker", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._tracker = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+access_log = logging.getLogger("tracker.access")
+
+
+@web.middleware
+async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if re.fullmatch(r"[A-Za-z0-9\-_.]{8,64}", incoming) else secrets.token_hex(8)
+    request[keys.REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = request_id
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        principal = request.get(keys.PRINCIPAL)
+        access_log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                # the route template, never the raw path: paths carry tokens and numbers
+                "route": route,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "seller_id": getattr(principal, "seller_id", None),
+                "key_prefix": getattr(principal, "key_prefix", None),
+            },
+        )

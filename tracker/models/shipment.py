@@ -1,0 +1,122 @@
+"""Orders, shipments and their tracking events."""
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from tracker.models.types import UTCDateTime
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    #: the standard the product follows: order numbers never repeat within a seller
+    __table_args__ = (UniqueConstraint("seller_id", "order_number", name="uq_orders_seller_number"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    seller_id: str = Field(foreign_key="sellers.id", max_length=40)
+    order_number: str = Field(max_length=100)
+    #: hash of the customer identity the order was first registered with
+    customer_key: str = Field(max_length=64)
+    items: list[dict[str, object]] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class Shipment(SQLModel, table=True):
+    __tablename__ = "shipments"
+    __table_args__ = (
+        Index("ix_shipments_seller_created", "seller_id", "created_at", "id"),
+        Index("ix_shipments_seller_tracking", "seller_id", "tracking_number"),
+        Index("ix_shipments_seller_status", "seller_id", "status"),
+        # the poller's claim query: active shipments by due time
+        Index(
+            "ix_shipments_due",
+            "next_poll_at",
+            postgresql_where=text("next_poll_at IS NOT NULL"),
+            sqlite_where=text("next_poll_at IS NOT NULL"),
+        ),
+        Index("ix_shipments_active_status", "active", "status", "last_event_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    seller_id: str = Field(foreign_key="sellers.id", max_length=40)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=40)
+    order_number: str = Field(max_length=100)
+    tracking_number: str = Field(max_length=64)
+    carrier: str | None = Field(default=None, max_length=32)
+    carrier_candidates: list[str] = Field(default_factory=list, sa_type=JSON)
+    status: str = Field(default="pending", max_length=32)
+    sub_status: str = Field(default="other", max_length=40)
+    public_token: str = Field(max_length=64, unique=True)
+
+    customer_name: str | None = Field(default=None, max_length=200)
+    customer_email: str | None = Field(default=None, max_length=320)
+    customer_phone: str | None = Field(default=None, max_length=64)
+    customer_locale: str = Field(default="en", max_length=16)
+    origin_country: str | None = Field(default=None, max_length=2)
+    dest_country: str = Field(max_length=2)
+    dest_postcode: str | None = Field(default=None, max_length=32)
+    dest_city: str | None = Field(default=None, max_length=200)
+    dest_address: str | None = Field(default=None, max_length=500)
+
+    promised_delivery: date | None = None
+    eta_first: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    eta_latest: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    eta_latest_end: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    eta_source: str | None = Field(default=None, max_length=16)
+    signed_by: str | None = Field(default=None, max_length=200)
+
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    first_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: when customs processing began, for the customs_held rule and dwell analytics
+    customs_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    #: polling state; NULL next_poll_at means no more polling
+    active: bool = Field(default=True)
+    next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    poll_count: int = 0
+    poll_errors: int = 0
+    confirmed_terminal: bool = False
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stop_reason: str | None = Field(default=None, max_length=64)
+
+    #: a re-shipment points at the parcel it replaces
+    replaces_id: str | None = Field(default=None, foreign_key="shipments.id", index=True, max_length=40)
+    #: per-shipment webhook sequence, incremented for each outbox message
+    sequence: int = 0
+    notify_opt_out: bool = False
+    received_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pii_erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TrackingEvent(SQLModel, table=True):
+    __tablename__ = "tracking_events"
+    __table_args__ = (
+        UniqueConstraint("shipment_id", "fingerprint", name="uq_events_shipment_fingerprint"),
+        Index("ix_events_shipment_time", "shipment_id", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shipment_id: str = Field(foreign_key="shipments.id", max_length=40)
+    fingerprint: str = Field(max_length=64)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    time_basis: str = Field(max_length=24)
+    local_time: str = Field(max_length=32)
+    utc_offset_minutes: int | None = None
+    status: str = Field(max_length=32)
+    sub_status: str = Field(max_length=40)
+    raw_code: str = Field(max_length=64)
+    description: str = Field(max_length=1000)
+    city: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, max_length=2)
+    postcode: str | None = Field(default=None, max_length=32)
+    provider: str = Field(default="", max_length=64)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,67 @@
+"""Column types shared by every table."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect
+from sqlalchemy.types import TypeDecorator
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend.
+
+    PostgreSQL stores `timestamptz`; SQLite has no zone type, so we store naive UTC and
+    re-attach UTC on the way out. Naive values are refused at bind time because a naive
+    datetime in this code base is always a bug.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+_last = [0]
+_lock = threading.Lock()
+
+
+def new_id(prefix: str) -> str:
+    """A ULID-style id: 48-bit milliseconds then 80 random bits, Crockford base32.
+
+    Monotonic within a process (an id made in the same millisecond is the previous one
+    plus one), so cursor pagination by id follows creation order exactly.
+    """
+    with _lock:
+        value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+        if value <= _last[0]:
+            value = _last[0] + 1
+        _last[0] = value
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"

@@ -1,0 +1,42 @@
+"""Running the service: web + jobs, web only, or jobs only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from tracker.app import create_app
+from tracker.settings import Settings
+
+log = logging.getLogger("tracker.server")
+
+
+def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:
+    app = create_app(settings, run_jobs=run_jobs)
+    if run_web:
+        log.info("starting", extra={"host": settings.server.host, "port": settings.server.port, "jobs": run_jobs})
+        web.run_app(app, host=settings.server.host, port=settings.server.port, print=None,
+                    access_log=None, shutdown_timeout=10)
+        return 0
+    asyncio.run(_run_headless(app))
+    return 0
+
+
+async def _run_headless(app: web.Application) -> None:
+    """A worker: the same app (resources, jobs) without an HTTP listener."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started")
+    try:
+        await stop.wait()
+    finally:
+        # runs the cleanup contexts: the scheduler stops first, then leases are released
+        await runner.cleanup()
+        log.info("worker stopped")

@@ -1,0 +1,76 @@
+"""The transactional outbox: a webhook message and its deliveries are written in the same
+transaction as the change that causes them, so a change is never seen without its message."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tracker.models import Shipment, WebhookDelivery, WebhookEndpoint, WebhookMessage, new_id
+
+EVENT_TYPES: tuple[str, ...] = (
+    "shipment.created",
+    "shipment.updated",
+    "shipment.status_changed",
+    "shipment.delivered",
+    "shipment.eta_changed",
+    "shipment.received_confirmed",
+    "alert.opened",
+    "alert.resolved",
+    "declaration.status_changed",
+    "endpoint.disabled",
+    "endpoint.test",
+)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    seller_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    shipment: Shipment | None = None,
+    only_endpoint_id: str | None = None,
+) -> WebhookMessage:
+    """Add a message and one pending delivery per enabled endpoint subscribed to it."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type}")
+    sequence: int | None = None
+    if shipment is not None:
+        shipment.sequence += 1
+        sequence = shipment.sequence
+        session.add(shipment)
+        data = {**data, "sequence": sequence}
+    msg = WebhookMessage(
+        id=new_id("msg"),
+        seller_id=seller_id,
+        event_type=event_type,
+        shipment_id=shipment.id if shipment is not None else None,
+        sequence=sequence,
+        payload=json.dumps({"type": event_type, "timestamp": _iso(now), "data": data},
+                           separators=(",", ":"), ensure_ascii=False, default=str),
+        created_at=now,
+    )
+    session.add(msg)
+    query = select(WebhookEndpoint).where(WebhookEndpoint.seller_id == seller_id, WebhookEndpoint.enabled == True)  # noqa: E712
+    if only_endpoint_id is not None:
+        query = query.where(WebhookEndpoint.id == only_endpoint_id)
+    for endpoint in await session.exec(query):
+        if endpoint.event_types and event_type not in endpoint.event_types and only_endpoint_id is None:
+            continue
+        session.add(
+            WebhookDelivery(
+                id=new_id("dlv"), seller_id=seller_id, message_id=msg.id, endpoint_id=endpoint.id,
+                next_attempt_at=now, created_at=now,
+            )
+        )
+    return msg

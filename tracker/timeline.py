@@ -1,0 +1,182 @@
+"""Merge carrier events into one deduplicated, ordered timeline and derive a status (DESIGN §4).
+
+Everything here is pure. The timeline is a function of the *set* of events, never of the
+order or number of times they arrived, so re-polls, pushes and several providers (first
+mile, last mile) can be merged in any order with the same outcome.
+
+Ordering is by UTC instant, then by a journey rank of the status, then by fingerprint.
+The carrier's list position is deliberately not used: carriers disagree on direction
+(DHL lists newest first, most others oldest first), and a position-based tiebreak would
+make the result depend on the order responses arrived in. The journey rank puts the
+more advanced milestone last when a carrier stamps two scans with the same instant
+(common with minute- or day-granular clocks: "out for delivery" and "delivered" at
+18:00), which is what the carrier's own order expresses in practice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from carriers.base import CarrierEvent
+from carriers.status import TERMINAL, Status, SubStatus
+
+#: Position of a status in a typical journey, used only to order scans sharing an instant.
+#: Terminal statuses rank above all others: `derive_status` relies on it.
+JOURNEY_ORDER: dict[Status, int] = {
+    Status.PENDING: 0,
+    Status.INFO_RECEIVED: 1,
+    Status.IN_TRANSIT: 2,
+    Status.EXCEPTION: 3,
+    Status.OUT_FOR_DELIVERY: 4,
+    Status.FAILED_ATTEMPT: 5,
+    Status.AVAILABLE_FOR_PICKUP: 6,
+    Status.DELIVERED: 7,
+    Status.RETURNED: 8,
+    Status.EXPIRED: 9,
+}
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Fold cosmetic differences away: width/compatibility forms, case, punctuation, spacing.
+
+    Punctuation becomes a space (not nothing) so "Arrived,Shenzhen" and "Arrived Shenzhen"
+    agree; NFKC first so full-width forms from Chinese carriers match their ASCII twins.
+    """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    stripped = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in folded)
+    return _WHITESPACE.sub(" ", stripped).strip()
+
+
+def utc_instant(event: CarrierEvent) -> str:
+    """The event's instant as an ISO 8601 UTC string with microseconds (fixed width)."""
+    return event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def fingerprint(event: CarrierEvent) -> str:
+    """A stable sha256 hex identity of a scan, used to collapse duplicates.
+
+    Hashes the JSON array `[provider, raw_code, utc_instant, location, description]`, with
+    location label and description passed through `normalize_text`. Stored in the
+    database, so the canonical form must never change.
+    """
+    location = event.location.label() if event.location is not None else ""
+    canonical = json.dumps(
+        [
+            event.provider,
+            event.raw_code,
+            event.occurred_at.isoformat(),
+            normalize_text(location),
+            normalize_text(event.description),
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def sort_key(event: CarrierEvent) -> tuple[datetime, int, str]:
+    """Total order of the timeline: (instant, journey rank, fingerprint)."""
+    return (event.occurred_at, JOURNEY_ORDER[event.status], fingerprint(event))
+
+
+def _representative_key(event: CarrierEvent) -> tuple[str, ...]:
+    # Events sharing a fingerprint can still differ (description casing, mapped status,
+    # time basis); any total order over every field makes the chosen copy input-independent.
+    loc = event.location
+    return (
+        event.description,
+        event.status.value,
+        event.sub_status.value,
+        event.time_basis.value,
+        event.local_time,
+        repr((loc.city, loc.region, loc.country, loc.postcode) if loc is not None else None),
+        repr(event.utc_offset_minutes),
+        repr(event.occurred_at.utcoffset()),
+    )
+
+
+def _canonical(events: Iterable[CarrierEvent]) -> dict[str, CarrierEvent]:
+    chosen: dict[str, CarrierEvent] = {}
+    for event in events:
+        fp = fingerprint(event)
+        current = chosen.get(fp)
+        if current is None or _representative_key(event) < _representative_key(current):
+            chosen[fp] = event
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    """The merged timeline and the events it gained."""
+
+    #: deduplicated, in timeline order (`sort_key`)
+    events: tuple[CarrierEvent, ...]
+    #: events of `events` whose fingerprint was not in `existing`, in timeline order
+    new_events: tuple[CarrierEvent, ...]
+
+
+def merge(existing: Sequence[CarrierEvent], incoming: Sequence[CarrierEvent]) -> MergeResult:
+    """Merge `incoming` scans into the `existing` timeline.
+
+    For a fingerprint already in `existing`, the existing copy is kept (it is the one
+    stored), so merging batch after batch is associative. Among copies within one side,
+    a deterministic choice is made, so shuffles and repeats change nothing.
+    """
+    known = _canonical(existing)
+    fresh = {fp: ev for fp, ev in _canonical(incoming).items() if fp not in known}
+    events = tuple(sorted([*known.values(), *fresh.values()], key=sort_key))
+    new_events = tuple(sorted(fresh.values(), key=sort_key))
+    return MergeResult(events=events, new_events=new_events)
+
+
+StatusPair = tuple[Status, SubStatus]
+
+
+def derive_status(
+    events: Sequence[CarrierEvent],
+    previous: StatusPair | None,
+    carrier_status: StatusPair | None,
+    *,
+    previous_since: datetime | None = None,
+) -> StatusPair:
+    """The shipment's status from its whole timeline (any order).
+
+    - The latest event's status wins, except that a terminal event (`TERMINAL`) is only
+      left for an event strictly newer than it: a late-arriving older scan, or one with
+      the same instant, never moves a delivered or returned shipment back.
+    - A terminal `previous` that no event backs (expired by the scheduler, or delivered
+      from the carrier's top-level status) is only left for an event newer than
+      `previous_since`; without that instant it is kept.
+    - With no events: a terminal `previous` is kept, else the carrier's top-level status,
+      else `previous`, else pending.
+    """
+    prev_terminal = previous is not None and previous[0] in TERMINAL
+    if not events:
+        if previous is not None and prev_terminal:
+            return previous
+        return carrier_status or previous or (Status.PENDING, SubStatus.OTHER)
+
+    # Deduplicate first: copies sharing a fingerprint tie on sort_key, and input order
+    # must not pick between them.
+    ordered = merge((), events).events
+    # The last event is the answer: an older scan sorts before the terminal event by
+    # instant, and one with the same instant sorts before it because JOURNEY_ORDER ranks
+    # every terminal status above every other.
+    chosen = ordered[-1]
+    result: StatusPair = (chosen.status, chosen.sub_status)
+
+    if previous is None or not prev_terminal or chosen.status in TERMINAL:
+        return result
+    backing = next((e for e in reversed(ordered) if e.status == previous[0]), None)
+    since = backing.occurred_at if backing is not None else previous_since
+    if since is None or chosen.occurred_at <= since:
+        return previous
+    return result

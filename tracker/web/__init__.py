@@ -1,0 +1,1 @@
+"""HTTP surface: seller/clerk JSON API, public pages, ops endpoints."""

@@ -1,0 +1,1 @@
+"""Seller and clerk JSON API under /v1."""

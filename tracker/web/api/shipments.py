@@ -1,0 +1,250 @@
+"""/v1/shipments: register, batch-register, read, list, update, stop, refresh."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tracker import keys
+from tracker.store import ConflictError, NotFoundError
+from tracker.store import idempotency as idem
+from tracker.store import sellers as seller_store
+from tracker.store import shipments as store
+from tracker.store.outbox import enqueue
+from tracker.store.sellers import Principal
+from tracker.web.api.schemas import ListFilters, ShipmentBatch, ShipmentCreate, ShipmentUpdate
+from tracker.web.auth import require
+from tracker.web.problems import Problem
+from tracker.web.validation import read_json, validate, validation_problem
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _new_from(body: ShipmentCreate) -> store.NewShipment:
+    return store.NewShipment(
+        tracking_number=body.tracking_number, order_number=body.order_number, dest_country=body.destination.country,
+        carrier=body.carrier, customer_name=body.customer.name, customer_email=body.customer.email,
+        customer_phone=body.customer.phone, customer_locale=body.customer.locale,
+        dest_postcode=body.destination.postcode, dest_city=body.destination.city,
+        dest_address=body.destination.address, origin_country=body.origin_country,
+        promised_delivery=body.promised_delivery, items=[i.model_dump(exclude_none=True) for i in body.items],
+        replaces=body.replaces,
+    )
+
+
+def _public_url(request: web.Request) -> str:
+    return request.app[keys.SETTINGS].server.public_url
+
+
+async def _idempotent(
+    request: web.Request,
+    principal: Principal,
+    produce: Callable[[AsyncSession], Awaitable[tuple[int, Any]]],
+) -> web.Response:
+    """Run `produce` in one transaction, remembering its answer under the Idempotency-Key."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise Problem(400, "bad-idempotency-key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+    raw = await request.read()
+    req_hash = idem.request_hash(request.method, request.path, raw)
+    now = request.app[keys.CLOCK]()
+    async with request.app[keys.SESSIONMAKER]() as session:
+        if key is not None:
+            try:
+                replay = await idem.lookup(session, principal.seller_id, key, req_hash)
+            except idem.KeyReused as err:
+                raise Problem(422, "idempotency-key-reused",
+                              "This Idempotency-Key was used with a different request body.") from err
+            if replay is not None:
+                return web.Response(status=replay.status, text=replay.body, content_type="application/json",
+                                    headers={"Idempotent-Replayed": "true"})
+        try:
+            status, payload = await produce(session)
+        except ConflictError as err:
+            await session.rollback()
+            raise Problem(409, err.slug, err.detail) from err
+        except NotFoundError as err:
+            await session.rollback()
+            raise Problem(422, "unknown-reference", f"No such shipment: {err}",
+                          errors=[{"path": "replaces", "message": "no such shipment", "type": "reference"}]) from err
+        text = json.dumps(payload, ensure_ascii=False)
+        if key is not None:
+            idem.remember(session, principal.seller_id, key, req_hash, status, text, now=now)
+        try:
+            await session.commit()
+        except IntegrityError as err:
+            # a concurrent request registered the same order number or used the same key
+            await session.rollback()
+            raise Problem(409, "conflict", "A concurrent request changed the same order or Idempotency-Key; retry.") from err
+    return web.Response(status=status, text=text, content_type="application/json")
+
+
+async def create(request: web.Request) -> web.Response:
+    principal = require(request, "shipments:write")
+    data = await read_json(request)
+    body = validate(ShipmentCreate, data)
+    now = request.app[keys.CLOCK]()
+
+    async def produce(session: AsyncSession) -> tuple[int, Any]:
+        shipment = await store.create_shipment(session, principal.seller_id, _new_from(body), now=now,
+                                               public_url=_public_url(request))
+        await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
+                                 action="shipment.created", object_type="shipment", object_id=shipment.id, now=now)
+        return 201, store.shipment_view(shipment, [], public_url=_public_url(request))
+
+    return await _idempotent(request, principal, produce)
+
+
+async def create_batch(request: web.Request) -> web.Response:
+    principal = require(request, "shipments:write")
+    batch = validate(ShipmentBatch, await read_json(request))
+    items: list[ShipmentCreate] = []
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(batch.shipments):
+        try:
+            items.append(validate(ShipmentCreate, item, prefix=f"shipments[{i}]"))
+        except Problem as p:
+            errors.extend(p.errors)
+    if errors:
+        raise Problem(422, "validation-error", "Some shipments in the batch are not valid; none was created.",
+                      errors=errors)
+    now = request.app[keys.CLOCK]()
+
+    async def produce(session: AsyncSession) -> tuple[int, Any]:
+        created = []
+        for i, item in enumerate(items):
+            try:
+                shipment = await store.create_shipment(session, principal.seller_id, _new_from(item), now=now,
+                                                       public_url=_public_url(request))
+            except ConflictError as err:
+                raise ConflictError(err.slug, f"shipments[{i}]: {err.detail}") from err
+            created.append(store.shipment_view(shipment, [], public_url=_public_url(request)))
+        await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
+                                 action="shipments.batch_created", object_type="batch",
+                                 object_id=str(len(created)), now=now)
+        return 201, {"shipments": created}
+
+    return await _idempotent(request, principal, produce)
+
+
+async def get_one(request: web.Request) -> web.Response:
+    principal = require(request, "shipments:read")
+    async with request.app[keys.SESSIONMAKER]() as session:
+        try:
+            shipment = await store.get_shipment(session, principal.seller_id, request.match_info["id"])
+        except NotFoundError as err:
+            raise Problem(404, "not-found", "No such shipment.") from err
+        events = await store.events_of(session, shipment.id)
+        alerts = await store.open_alert_kinds(session, [shipment.id])
+    return web.json_response(store.shipment_view(shipment, events, public_url=_public_url(request),
+                                                 open_alerts=alerts.get(shipment.id, [])))
+
+
+async def list_all(request: web.Request) -> web.Response:
+    principal = require(request, "shipments:read")
+    try:
+        filters = ListFilters.model_validate(dict(request.query))
+    except ValidationError as err:
+        problem = validation_problem(err)
+        problem.status, problem.slug = 400, "bad-query"
+        raise problem from err
+    async with request.app[keys.SESSIONMAKER]() as session:
+        try:
+            page = await store.list_shipments(session, principal.seller_id, **filters.model_dump(exclude={"limit", "cursor"}),
+                                              limit=filters.limit, cursor=filters.cursor)
+        except ValueError as err:
+            raise Problem(400, "bad-query", "The cursor is not valid.",
+                          errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}]) from err
+        alerts = await store.open_alert_kinds(session, [s.id for s in page.items])
+    return web.json_response({
+        "data": [store.shipment_view(s, [], public_url=_public_url(request), open_alerts=alerts.get(s.id, []))
+                 for s in page.items],
+        "next_cursor": page.next_cursor,
+    })
+
+
+async def update(request: web.Request) -> web.Response:
+    principal = require(request, "shipments:write")
+    data = await read_json(request)
+    body = validate(ShipmentUpdate, data)
+    now = request.app[keys.CLOCK]()
+    async with request.app[keys.SESSIONMAKER]() as session:
+        try:
+            shipment = await store.get_shipment(session, principal.seller_id, request.match_info["id"])
+        except NotFoundError as err:
+            raise Problem(404, "not-found", "No such shipment.") from err
+        changes: dict[str, Any] = {}
+        if "carrier" in body.model_fields_set and body.carrier and body.carrier != shipment.carrier:
+            changes["carrier"] = [shipment.carrier, body.carrier]
+            shipment.carrier = body.carrier
+            shipment.carrier_candidates = [body.carrier]
+            if shipment.stopped_at is None:
+                shipment.next_poll_at = now
+        if "promised_delivery" in body.model_fields_set and body.promised_delivery != shipment.promised_delivery:
+            changes["promised_delivery"] = [str(shipment.promised_delivery), str(body.promised_delivery)]
+            shipment.promised_delivery = body.promised_delivery
+        if changes:
+            shipment.updated_at = now
+            session.add(shipment)
+            await enqueue(session, seller_id=principal.seller_id, event_type="shipment.updated", now=now,
+                          shipment=shipment, data={"id": shipment.id, "changes": changes})
+            await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
+                                     action="shipment.updated", object_type="shipment", object_id=shipment.id,
+                                     now=now, details=changes)
+            await session.commit()
+        events = await store.events_of(session, shipment.id)
+    return web.json_response(store.shipment_view(shipment, events, public_url=_public_url(request)))
+
+
+async def stop(request: web.Request) -> web.Response:
+    principal = require(request, "shipments:write")
+    now = request.app[keys.CLOCK]()
+    async with request.app[keys.SESSIONMAKER]() as session:
+        try:
+            shipment = await store.get_shipment(session, principal.seller_id, request.match_info["id"])
+        except NotFoundError as err:
+            raise Problem(404, "not-found", "No such shipment.") from err
+        if shipment.stopped_at is None:
+            shipment.stopped_at = now
+            shipment.stop_reason = "stopped_by_seller"
+            shipment.next_poll_at = None
+            shipment.active = False
+            shipment.updated_at = now
+            session.add(shipment)
+            await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
+                                     action="shipment.stopped", object_type="shipment", object_id=shipment.id, now=now)
+            await session.commit()
+    return web.json_response(store.shipment_view(shipment, [], public_url=_public_url(request)))
+
+
+async def refresh(request: web.Request) -> web.Response:
+    principal = require(request, "shipments:write")
+    now = request.app[keys.CLOCK]()
+    async with request.app[keys.SESSIONMAKER]() as session:
+        try:
+            shipment = await store.get_shipment(session, principal.seller_id, request.match_info["id"])
+        except NotFoundError as err:
+            raise Problem(404, "not-found", "No such shipment.") from err
+        if shipment.stopped_at is not None:
+            raise Problem(409, "tracking-stopped", "Tracking of this shipment was stopped.")
+        shipment.next_poll_at = now
+        shipment.active = True
+        session.add(shipment)
+        await session.commit()
+    return web.json_response({"id": shipment.id, "next_poll_at": now.isoformat()}, status=202)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/shipments", create)
+    app.router.add_get("/v1/shipments", list_all)
+    app.router.add_post("/v1/shipments/batch", create_batch)
+    app.router.add_get("/v1/shipments/{id}", get_one)
+    app.router.add_patch("/v1/shipments/{id}", update)
+    app.router.add_post("/v1/shipments/{id}/stop", stop)
+    app.router.add_post("/v1/shipments/{id}/refresh", refresh)

@@ -1,0 +1,1 @@
+"""Seller webhooks: SSRF guard, Standard Webhooks signing, delivery and retry policy."""
