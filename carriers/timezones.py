@@ -395,7 +395,7 @@ def zone_for(country: str | None, city: str | None = None, region: str | None = 
             if key in cities:
                 return cities[key]
     if cc in _REGIONS:
-        for text in (region, *(_city_candidates(city)[1:] if city else [])):
+        for text in (region, *(_city_candidates(city) if city else [])):
             found = _region_zone(cc, text) if text else None
             if found:
                 return found

@@ -278,13 +278,16 @@ def parse_body(body: bytes, number: str = "") -> list[TrackResult]:
     if not isinstance(doc, dict):
         raise BadResponse(f"{CODE}: body is not an object", carrier=CODE, body=body)
     error = doc.get("error")
-    if isinstance(error, dict):
+    if error is not None:
+        error = _obj(error)
         subs = error.get("errors")
         codes = {_text(_obj(e).get("code")) for e in subs} if isinstance(subs, list) else set()
         if NOT_YET_AVAILABLE in codes:
             return [TrackResult(number, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE)]
         message = _text(error.get("message")) or _text(error.get("code"))
         raise BadResponse(f"{CODE}: {message}", carrier=CODE, body=body)
+    if "trackingNumber" not in doc and "trackingEvents" not in doc:
+        raise BadResponse(f"{CODE}: not a tracking body", carrier=CODE, body=body)
     try:
         return [_result(doc, number)]
     except Exception as err:

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlmodel import SQLModel
 
+from tests.openapi_check import Conformance
 from tracker.app import create_app
 from tracker.db import create_sessionmaker, engine_for
 from tracker.settings import DatabaseSettings, Settings
@@ -106,8 +107,18 @@ def settings(database: DatabaseSettings) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> web.Application:
-    return create_app(settings, clock=clock)
+def conformance() -> Iterator[Conformance]:
+    checker = Conformance()
+    yield checker
+    assert checker.failures == [], "responses that do not conform to /openapi.json:\n" + "\n".join(checker.failures)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock, conformance: Conformance) -> web.Application:
+    app = create_app(settings, clock=clock)
+    # outermost, so it sees exactly what the client receives
+    app.middlewares.insert(0, conformance.middleware())
+    return app
 
 
 @pytest.fixture

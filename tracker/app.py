@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import logging
+
 import aiohttp
 from aiohttp import web
 
@@ -56,6 +58,9 @@ def create_app(
 ) -> web.Application:
     """Build the app. `run_jobs` starts this process's periodic jobs (the scheduler)."""
     metrics = Metrics()
+    # our request log replaces aiohttp's access log, which prints raw paths (and so the
+    # tracking tokens and numbers in them)
+    logging.getLogger("aiohttp.access").disabled = True
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[request_log_middleware, metrics_middleware(metrics), problem_middleware, auth_middleware],

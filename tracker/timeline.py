@@ -72,7 +72,7 @@ def fingerprint(event: CarrierEvent) -> str:
         [
             event.provider,
             event.raw_code,
-            event.occurred_at.isoformat(),
+            utc_instant(event),
             normalize_text(location),
             normalize_text(event.description),
         ],

@@ -47,7 +47,9 @@ _RETURN_SUBS = frozenset({SubStatus.RETURNING, SubStatus.RETURNED_TO_SENDER})
 
 
 def problem(status: int, title: str, detail: str) -> web.Response:
-    return web.json_response({"title": title, "status": status, "detail": detail}, status=status, content_type=PROBLEM)
+    return web.json_response(
+        {"title": title, "status": status, "detail": detail}, status=status, content_type=PROBLEM
+    )
 
 
 def _event(step: Step) -> dict[str, Any]:

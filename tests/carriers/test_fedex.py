@@ -36,8 +36,8 @@ def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- samples ---------------------------------------------------------------------------
@@ -46,7 +46,8 @@ def utc(*args: int) -> datetime:
 def test_delivered_sample_with_mixed_offsets() -> None:
     [result] = parse_response(sample("track_delivered_mixed_offsets.json"))
     assert result.tracking_number == "738488882438"
-    assert result.found and result.error is None
+    assert result.found
+    assert result.error is None
     assert (result.status, result.sub_status) == (Status.DELIVERED, SubStatus.SIGNED)
     assert result.signed_by == "CREILLY"
     assert result.shipment_ref == "12028~738488882438~FDEG"
@@ -81,7 +82,8 @@ def test_delivered_sample_with_mixed_offsets() -> None:
     assert first.utc_offset_minutes == -300
     assert all(e.time_basis is TimeBasis.OFFSET_GIVEN for e in result.events[1:])
     assert (last.raw_code, last.status, last.local_time) == ("DL", Status.DELIVERED, "2024-08-20T12:41:57")
-    assert last.location is not None and last.location.label() == "Blue Point, NY, US"
+    assert last.location is not None
+    assert last.location.label() == "Blue Point, NY, US"
     # OD carries derivedStatusCode IT: the eventType must win
     od = result.events[-2]
     assert (od.raw_code, od.status, od.sub_status) == (
@@ -99,7 +101,8 @@ def test_delivered_sample_with_mixed_offsets() -> None:
 def test_openapi_example_with_not_found_item() -> None:
     first, second = parse_response(sample("track_openapi_example_with_notfound_item.json"))
     assert first.tracking_number == "123456789012"
-    assert first.found and first.error is None
+    assert first.found
+    assert first.error is None
     assert first.shipment_ref == "245822~123456789012~FDEG"
     # latest status PU with delayDetail DELAYED
     assert (first.status, first.sub_status) == (Status.IN_TRANSIT, SubStatus.DELAYED)
@@ -129,7 +132,7 @@ def test_not_found_item_sample() -> None:
 
 
 def test_request_level_error_sample_is_bad_response() -> None:
-    with pytest.raises(BadResponse, match="TRACKING.TRACKINGNUMBER.EMPTY"):
+    with pytest.raises(BadResponse, match=r"TRACKING\.TRACKINGNUMBER\.EMPTY"):
         parse_response(sample("error_tracking_number_empty.json"))
 
 
@@ -159,15 +162,61 @@ def test_malformed_items_do_not_sink_the_batch() -> None:
         b'{"trackingNumber": "C", "trackResults": [{"latestStatusDetail": {"code": "DL"}}]}]}}'
     )
     a, b, c = parse_response(body)
-    assert a.error and b.error and c.error is None
+    assert a.error
+    assert b.error
+    assert c.error is None
     assert (c.found, c.status) == (True, Status.DELIVERED)
 
 
 def test_status_table_covers_documented_codes() -> None:
-    documented = (
-        "OC IN EP MD OX PU PX AP OF AR AF AA AC AX DP EA EO FD IT IX LO PF PL PM SF TR AO AE "
-        "OD ED AD DE HL HP DL RS RT SE CD DY DD PY HA CA RD RL"
-    ).split()
+    documented = [
+        "OC",
+        "IN",
+        "EP",
+        "MD",
+        "OX",
+        "PU",
+        "PX",
+        "AP",
+        "OF",
+        "AR",
+        "AF",
+        "AA",
+        "AC",
+        "AX",
+        "DP",
+        "EA",
+        "EO",
+        "FD",
+        "IT",
+        "IX",
+        "LO",
+        "PF",
+        "PL",
+        "PM",
+        "SF",
+        "TR",
+        "AO",
+        "AE",
+        "OD",
+        "ED",
+        "AD",
+        "DE",
+        "HL",
+        "HP",
+        "DL",
+        "RS",
+        "RT",
+        "SE",
+        "CD",
+        "DY",
+        "DD",
+        "PY",
+        "HA",
+        "CA",
+        "RD",
+        "RL",
+    ]
     assert set(documented) <= set(STATUS)
     assert STATUS["CD"] == (Status.EXCEPTION, SubStatus.CUSTOMS_HELD)
     assert STATUS["DY"] == (Status.IN_TRANSIT, SubStatus.DELAYED)
@@ -264,11 +313,14 @@ def make_adapter(
     return FedexAdapter(session=session, settings=settings, clock=clock)
 
 
-async def test_round_trip_gives_back_exact_instants(session, base_url, clock) -> None:
+async def test_round_trip_gives_back_exact_instants(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
+) -> None:
     adapter = make_adapter(session, base_url, clock)
     [result] = await adapter.track(["794600000001"])
     journey = fixture_journey("794600000001")
-    assert result.found and result.error is None
+    assert result.found
+    assert result.error is None
     assert [e.occurred_at for e in result.events] == [s.at for s in journey.steps]
     assert [e.status for e in result.events] == [s.status for s in journey.steps]
     assert [e.sub_status for e in result.events[:7]] == [s.sub_status for s in journey.steps[:7]]
@@ -283,7 +335,9 @@ async def test_round_trip_gives_back_exact_instants(session, base_url, clock) ->
     assert (result.origin_country, result.destination_country) == ("CN", "US")
 
 
-async def test_only_visible_steps_and_eta(session, base_url, clock) -> None:
+async def test_only_visible_steps_and_eta(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
+) -> None:
     clock.now = T0 + timedelta(hours=50)
     [result] = await make_adapter(session, base_url, clock).track(["794600000001"])
     assert len(result.events) == 6
@@ -291,19 +345,25 @@ async def test_only_visible_steps_and_eta(session, base_url, clock) -> None:
     assert result.estimated_delivery == T0 + timedelta(days=4)
 
 
-async def test_not_found_number(session, base_url, clock, state) -> None:
+async def test_not_found_number(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     [result] = await make_adapter(session, base_url, clock).track(["NOTFOUND123"])
     assert (result.found, result.sub_status, result.error) == (False, SubStatus.NOT_FOUND, None)
     assert state.lookups[("fedex", "NOTFOUND123")] == 1
 
 
-async def test_bad_credentials_raise_auth_error(session, base_url, clock) -> None:
+async def test_bad_credentials_raise_auth_error(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
+) -> None:
     adapter = make_adapter(session, base_url, clock, client_secret="wrong")
     with pytest.raises(AuthError):
         await adapter.track(["794600000001"])
 
 
-async def test_token_is_cached(session, base_url, clock, state) -> None:
+async def test_token_is_cached(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     adapter = make_adapter(session, base_url, clock)
     await adapter.track(["794600000001"])
     await adapter.track(["794600000002"])
@@ -311,7 +371,9 @@ async def test_token_is_cached(session, base_url, clock, state) -> None:
     assert state.requests["fedex"] == 3
 
 
-async def test_token_refreshed_once_on_401(session, base_url, clock, state) -> None:
+async def test_token_refreshed_once_on_401(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     # the server expires tokens after 10 minutes although FedEx announces 3599 seconds
     state.faults.token_ttl = 600
     adapter = make_adapter(session, base_url, clock)
@@ -323,7 +385,9 @@ async def test_token_refreshed_once_on_401(session, base_url, clock, state) -> N
     assert state.requests["fedex"] == 5  # token, track, track (401), token, track
 
 
-async def test_refresh_happens_only_once(session, base_url, clock, state) -> None:
+async def test_refresh_happens_only_once(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     state.faults.token_ttl = 0
     adapter = make_adapter(session, base_url, clock)
     with pytest.raises(AuthError):
@@ -336,7 +400,14 @@ async def test_refresh_happens_only_once(session, base_url, clock, state) -> Non
     ("header", "expected"),
     [("7", 7.0), ("http-date", 30.0), (None, FedexAdapter.default_retry_after)],
 )
-async def test_rate_limited(session, base_url, clock, state, header, expected) -> None:
+async def test_rate_limited(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    clock: FakeClock,
+    state: SimState,
+    header: str | None,
+    expected: float,
+) -> None:
     if header == "http-date":
         header = email.utils.format_datetime(clock() + timedelta(seconds=30), usegmt=True)
     state.faults.retry_after = header
@@ -346,45 +417,61 @@ async def test_rate_limited(session, base_url, clock, state, header, expected) -
     assert info.value.retry_after == expected
 
 
-async def test_server_errors_are_unavailable(session, base_url, clock, state) -> None:
+async def test_server_errors_are_unavailable(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     state.faults.rate_5xx = 1.0
     with pytest.raises(CarrierUnavailable):
         await make_adapter(session, base_url, clock).track(["794600000001"])
 
 
-async def test_timeout_is_unavailable(session, base_url, clock, state) -> None:
+async def test_timeout_is_unavailable(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     state.faults.latency_ms = 300
     with pytest.raises(CarrierUnavailable):
         await make_adapter(session, base_url, clock, timeout=0.05).track(["794600000001"])
 
 
-async def test_truncated_body_is_bad_response(session, base_url, clock, state) -> None:
+async def test_truncated_body_is_bad_response(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     state.faults.rate_malformed = 1.0
     with pytest.raises(BadResponse):
         await make_adapter(session, base_url, clock).track(["794600000001"])
 
 
-async def test_malformed_item_only_marks_that_item(session, base_url, clock) -> None:
+async def test_malformed_item_only_marks_that_item(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
+) -> None:
     good, bad = await make_adapter(session, base_url, clock).track(["794600000001", "SBXMALFORMED1"])
-    assert good.found and good.error is None
+    assert good.found
+    assert good.error is None
     assert bad.tracking_number == "SBXMALFORMED1"
-    assert bad.error is not None and not bad.found
+    assert bad.error is not None
+    assert not bad.found
 
 
-async def test_reused_number_yields_one_result_per_shipment(session, base_url, clock) -> None:
+async def test_reused_number_yields_one_result_per_shipment(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
+) -> None:
     results = await make_adapter(session, base_url, clock).track(["REUSED77"])
     assert [r.tracking_number for r in results] == ["REUSED77", "REUSED77"]
     assert len({r.shipment_ref for r in results}) == 2
 
 
-async def test_batches_are_cut_at_30(session, base_url, clock, state) -> None:
+async def test_batches_are_cut_at_30(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     numbers = [f"7946{i:08d}" for i in range(31)]
     results = await make_adapter(session, base_url, clock).track(numbers)
     assert [r.tracking_number for r in results] == numbers
     assert state.requests["fedex"] == 3  # one token, two track calls
 
 
-async def test_simulator_refuses_more_than_30(session, base_url, clock) -> None:
+async def test_simulator_refuses_more_than_30(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock
+) -> None:
     adapter = make_adapter(session, base_url, clock)
     token = await adapter.tokens.get()
     body = {"trackingInfo": [{"trackingNumberInfo": {"trackingNumber": f"7946{i:08d}"}} for i in range(31)]}
@@ -396,7 +483,9 @@ async def test_simulator_refuses_more_than_30(session, base_url, clock) -> None:
     assert payload["errors"][0]["code"] == "TRACKING.TRACKINGNUMBER.LIMIT.EXCEEDED"
 
 
-async def test_request_shape_reaches_simulator(session, base_url, clock, state) -> None:
+async def test_request_shape_reaches_simulator(
+    session: aiohttp.ClientSession, base_url: str, clock: FakeClock, state: SimState
+) -> None:
     await make_adapter(session, base_url, clock).track(["794600000001", "794600000002"])
     assert state.lookups[("fedex", "794600000001")] == 1
     assert state.lookups[("fedex", "794600000002")] == 1

@@ -106,17 +106,19 @@ def test_new_secret_format_and_randomness() -> None:
 
 
 @pytest.mark.parametrize(
-    ("secrets", "msg_id", "timestamp"),
+    ("secrets", "msg_id", "timestamp", "message"),
     [
-        ([], "msg_1", SPEC_TS),
-        (["whsec_c2hvcnQ="], "msg_1", SPEC_TS),
-        (["whsec_not*base64"], "msg_1", SPEC_TS),
-        ([SPEC_KEY], "msg.1", SPEC_TS),
-        ([SPEC_KEY], "msg 1", SPEC_TS),
-        ([SPEC_KEY], "", SPEC_TS),
-        ([SPEC_KEY], "msg_1", datetime(2021, 2, 22, 12, 0, 0)),
+        ([], "msg_1", SPEC_TS, "at least one webhook secret"),
+        (["whsec_c2hvcnQ="], "msg_1", SPEC_TS, "24-64 bytes"),
+        (["whsec_not*base64"], "msg_1", SPEC_TS, "not base64"),
+        ([SPEC_KEY], "msg.1", SPEC_TS, "invalid webhook message id"),
+        ([SPEC_KEY], "msg 1", SPEC_TS, "invalid webhook message id"),
+        ([SPEC_KEY], "", SPEC_TS, "invalid webhook message id"),
+        ([SPEC_KEY], "msg_1", datetime(2021, 2, 22, 12, 0, 0), "timezone-aware"),
     ],
 )
-def test_invalid_inputs_are_rejected(secrets: list[str], msg_id: str, timestamp: datetime) -> None:
-    with pytest.raises(ValueError):
+def test_invalid_inputs_are_rejected(
+    secrets: list[str], msg_id: str, timestamp: datetime, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
         sign(secrets, msg_id, timestamp, BODY)

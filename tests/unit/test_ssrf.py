@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from ipaddress import ip_address
 
 import pytest
@@ -24,7 +24,7 @@ from tracker.webhooks.ssrf import (
 class FakeDns:
     """An injected resolver: a fixed table, counting every question."""
 
-    def __init__(self, table: dict[str, Sequence[str]]) -> None:
+    def __init__(self, table: Mapping[str, Sequence[str]]) -> None:
         self.table = table
         self.asked: list[str] = []
 

@@ -69,11 +69,16 @@ def test_nonsense_retry_after_is_ignored(retry_after: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("attempt_no", "now", "rand"),
-    [(0, NOW, 0.5), (1, NOW, 1.5), (1, NOW, -0.1), (1, datetime(2026, 3, 1, 12, 0), 0.5)],
+    ("attempt_no", "now", "rand", "message"),
+    [
+        (0, NOW, 0.5, "attempt_no starts at 1"),
+        (1, NOW, 1.5, "rand must be"),
+        (1, NOW, -0.1, "rand must be"),
+        (1, datetime(2026, 3, 1, 12, 0), 0.5, "timezone-aware"),
+    ],
 )
-def test_next_attempt_rejects_bad_input(attempt_no: int, now: datetime, rand: float) -> None:
-    with pytest.raises(ValueError):
+def test_next_attempt_rejects_bad_input(attempt_no: int, now: datetime, rand: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         next_attempt_at(attempt_no, now, rand)
 
 
@@ -106,7 +111,7 @@ def test_classify(status: int | None, error: str | None, outcome: Outcome) -> No
 
 
 def test_classify_needs_a_status_or_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="status or an error"):
         classify(None, None)
 
 

@@ -165,15 +165,26 @@ WRITE = (400, 401, 403, 413, 415, 422)
 
 def _op(summary: str, tag: str, responses: dict[str, Any], *, scope: str | None = None,
         body: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": dict(responses)}
+    params = list(params or [])
     if scope:
         op["security"] = [{"apiKey": []}]
         op["description"] = f"Requires scope `{scope}`."
+        # any authenticated call can fail authentication, lack the scope, or name a
+        # merchant (Tracker-Seller) the key may not act for
+        for code, resp in problems(401, 403, 404).items():
+            op["responses"].setdefault(code, resp)
+        params.append(ACT_AS)
     if body:
         op["requestBody"] = body
+        for code, resp in problems(400, 413, 415, 422).items():
+            op["responses"].setdefault(code, resp)
     if params:
         op["parameters"] = params
     return op
+
+
+operation = _op
 
 
 def path_param(name: str = "id") -> dict[str, Any]:
@@ -184,6 +195,8 @@ def query_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+ACT_AS = {"name": "Tracker-Seller", "in": "header", "required": False, "schema": {"type": "string"},
+          "description": "A platform's key acts for one of its merchants by naming the merchant's seller id."}
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
 
