@@ -299,7 +299,8 @@ def _parse_shipment(ref: str, shipment: dict[str, Any]) -> TrackResult:
         mapped = (events[-1].status, events[-1].sub_status) if events else (_S.PENDING, _U.OTHER)
     if shipment.get("returnFlag") is True:
         done = mapped[0] in (_S.DELIVERED, _S.RETURNED) and mapped[1] != _U.RETURNING
-        mapped = (_S.RETURNED, _U.RETURNED_TO_SENDER if done else _U.RETURNING)
+        # still on its way back: not terminal, so polling continues until it arrives
+        mapped = (_S.RETURNED, _U.RETURNED_TO_SENDER) if done else (_S.EXCEPTION, _U.RETURNING)
     details = _obj(shipment.get("details"))
     frame = _obj(shipment.get("estimatedDeliveryTimeFrame"))
     eta = _when(_text(shipment.get("estimatedTimeOfDelivery")), dest_zone) or _when(

@@ -264,7 +264,7 @@ _CITIES: dict[str, dict[str, str]] = {
         **dict.fromkeys(
             [
                 "moscow",
-            "khimki",
+                "khimki",
                 "moskva",
                 "saint petersburg",
                 "st petersburg",

@@ -79,7 +79,7 @@ STATUS: dict[str, tuple[Status, SubStatus]] = {
     "DeliveryFailure_Rejected": (_S.FAILED_ATTEMPT, _U.REFUSED),
     "DeliveryFailure_InvalidAddress": (_S.FAILED_ATTEMPT, _U.ADDRESS_ISSUE),
     "Delivered_Other": (_S.DELIVERED, _U.OTHER),
-    "Exception_Returning": (_S.RETURNED, _U.RETURNING),
+    "Exception_Returning": (_S.EXCEPTION, _U.RETURNING),
     "Exception_Returned": (_S.RETURNED, _U.RETURNED_TO_SENDER),
     "Exception_Other": (_S.EXCEPTION, _U.OTHER),
     "Exception_NoBody": (_S.EXCEPTION, _U.RECIPIENT_UNAVAILABLE),
@@ -101,7 +101,7 @@ STAGES: dict[str, tuple[Status, SubStatus]] = {
     "AvailableForPickup": (_S.AVAILABLE_FOR_PICKUP, _U.PICKUP_POINT),
     "OutForDelivery": (_S.OUT_FOR_DELIVERY, _U.OUT_FOR_DELIVERY),
     "Delivered": (_S.DELIVERED, _U.OTHER),
-    "Returning": (_S.RETURNED, _U.RETURNING),
+    "Returning": (_S.EXCEPTION, _U.RETURNING),
     "Returned": (_S.RETURNED, _U.RETURNED_TO_SENDER),
     # seen in latest_event.stage although it is no milestone key
     "Exception": (_S.EXCEPTION, _U.OTHER),

@@ -66,7 +66,7 @@ STATUS: dict[str, tuple[Status, SubStatus]] = {
     **_codes("022-024 060-062 066 145", (_S.FAILED_ATTEMPT, _U.OTHER)),
     **_codes("017 040 100 106 108 144 161", (_S.AVAILABLE_FOR_PICKUP, _U.PICKUP_POINT)),
     **_codes("011 026 143", (_S.DELIVERED, _U.OTHER)),
-    **_codes("033-035 067 081 118", (_S.RETURNED, _U.RETURNING)),
+    **_codes("033-035 067 081 118", (_S.EXCEPTION, _U.RETURNING)),
     **_codes("036 119", (_S.RETURNED, _U.RETURNED_TO_SENDER)),
     **_codes("013 029 030 046 048-053 059 064 068 069 086 090 147 149", (_S.EXCEPTION, _U.OTHER)),
 }

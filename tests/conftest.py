@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 from tests.openapi_check import Conformance
 from tracker.app import create_app
-from tracker.db import create_sessionmaker, engine_for
+from tracker.db import engine_for
 from tracker.settings import DatabaseSettings, Settings
 from tracker.store import sellers as seller_store
 
@@ -110,7 +110,9 @@ def settings(database: DatabaseSettings) -> Settings:
 def conformance() -> Iterator[Conformance]:
     checker = Conformance()
     yield checker
-    assert checker.failures == [], "responses that do not conform to /openapi.json:\n" + "\n".join(checker.failures)
+    assert checker.failures == [], "responses that do not conform to /openapi.json:\n" + "\n".join(
+        checker.failures
+    )
 
 
 @pytest.fixture
@@ -138,13 +140,26 @@ class Account:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-async def make_account(app: web.Application, name: str, clock: FakeClock, *, scopes: tuple[str, ...] | None = None,
-                       kind: str = "trading_company", parent_id: str | None = None) -> Account:
+async def make_account(
+    app: web.Application,
+    name: str,
+    clock: FakeClock,
+    *,
+    scopes: tuple[str, ...] | None = None,
+    kind: str = "trading_company",
+    parent_id: str | None = None,
+) -> Account:
     from tracker import keys
 
     async with app[keys.SESSIONMAKER]() as session:
-        seller = await seller_store.create_seller(session, name, now=clock(), kind=kind, parent_id=parent_id,
-                                                  support_email=f"support@{name.lower().replace(' ', '')}.example")
+        seller = await seller_store.create_seller(
+            session,
+            name,
+            now=clock(),
+            kind=kind,
+            parent_id=parent_id,
+            support_email=f"support@{name.lower().replace(' ', '')}.example",
+        )
         key = await seller_store.create_key(session, seller.id, scopes or seller_store.SCOPES, now=clock())
         await session.commit()
     return Account(seller.id, key.api_key, key.id)
@@ -164,11 +179,18 @@ def shipment_body(n: int = 1, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "tracking_number": f"TRK{n:010d}",
         "order_number": f"ORD-{n:05d}",
-        "customer": {"name": "Jane Customer", "email": f"jane{n}@example.com", "phone": "+1 415 555 0100",
-                     "locale": "en"},
-        "destination": {"country": "US", "postcode": "94103", "city": "San Francisco",
-                        "address": "1 Market St"},
+        "customer": {
+            "name": "Jane Customer",
+            "email": f"jane{n}@example.com",
+            "phone": "+1 415 555 0100",
+            "locale": "en",
+        },
+        "destination": {
+            "country": "US",
+            "postcode": "94103",
+            "city": "San Francisco",
+            "address": "1 Market St",
+        },
     }
     body.update(overrides)
     return body
-

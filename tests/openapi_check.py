@@ -20,7 +20,9 @@ class Conformance:
 
     def middleware(self) -> Any:
         @web.middleware
-        async def check(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        async def check(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
@@ -50,7 +52,9 @@ class Conformance:
                 self.failures.append(f"{request.method} {template}: method not documented")
             return
         responses = op["responses"]
-        spec_resp = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+        spec_resp = (
+            responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+        )
         if spec_resp is None:
             self.failures.append(f"{request.method} {template}: status {status} not documented")
             return
@@ -60,7 +64,9 @@ class Conformance:
             return
         media = content.get(content_type)
         if media is None:
-            self.failures.append(f"{request.method} {template} {status}: content type {content_type} not documented")
+            self.failures.append(
+                f"{request.method} {template} {status}: content type {content_type} not documented"
+            )
             return
         if not content_type.endswith("json") or body is None:
             return
@@ -74,4 +80,6 @@ class Conformance:
         validator = Draft202012Validator({**media["schema"], "components": spec["components"]})
         errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
         for err in errors[:3]:
-            self.failures.append(f"{request.method} {template} {status}: {'/'.join(map(str, err.path))}: {err.message}")
+            self.failures.append(
+                f"{request.method} {template} {status}: {'/'.join(map(str, err.path))}: {err.message}"
+            )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
-
-import logging
 
 import aiohttp
 from aiohttp import web
@@ -19,8 +18,11 @@ from tracker.scheduler import Job, add_job, scheduler_ctx
 from tracker.settings import Settings
 from tracker.web import ops
 from tracker.web.api import shipments as shipments_api
+from tracker.web.api import webhooks as webhooks_api
 from tracker.web.auth import auth_middleware
 from tracker.web.problems import problem_middleware
+from tracker.webhooks import dispatcher
+
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
@@ -45,8 +47,12 @@ async def _retention_job(app: web.Application) -> None:
     from tracker.retention import purge
 
     settings = app[keys.SETTINGS]
-    await purge(app[keys.SESSIONMAKER], now=app[keys.CLOCK](), months=settings.retention.months,
-                batch=settings.retention.purge_batch)
+    await purge(
+        app[keys.SESSIONMAKER],
+        now=app[keys.CLOCK](),
+        months=settings.retention.months,
+        batch=settings.retention.purge_batch,
+    )
 
 
 def create_app(
@@ -63,7 +69,12 @@ def create_app(
     logging.getLogger("aiohttp.access").disabled = True
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[request_log_middleware, metrics_middleware(metrics), problem_middleware, auth_middleware],
+        middlewares=[
+            request_log_middleware,
+            metrics_middleware(metrics),
+            problem_middleware,
+            auth_middleware,
+        ],
     )
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
@@ -73,7 +84,10 @@ def create_app(
     app.cleanup_ctx.append(_http)
     ops.add_routes(app)
     shipments_api.add_routes(app)
+    webhooks_api.add_routes(app)
+    app.cleanup_ctx.append(dispatcher.http_ctx)
     add_job(app, Job("retention", 24 * 3600, _retention_job))
+    add_job(app, Job("webhooks", settings.webhooks.tick_seconds, dispatcher.tick))
     # started last so it stops first, before the resources its jobs use
     app.cleanup_ctx.append(scheduler_ctx)
     return app

@@ -57,13 +57,25 @@ async def _seller_create(settings: Settings, args: argparse.Namespace) -> dict[s
     engine = engine_for(settings.database)
     try:
         async with create_sessionmaker(engine)() as session:
-            seller = await sellers.create_seller(session, args.name, now=utc_now(), kind=args.kind,
-                                                 parent_id=args.parent, support_email=args.support_email)
+            seller = await sellers.create_seller(
+                session,
+                args.name,
+                now=utc_now(),
+                kind=args.kind,
+                parent_id=args.parent,
+                support_email=args.support_email,
+            )
             scopes = tuple(args.scopes.split(",")) if args.scopes else sellers.DEFAULT_SCOPES
             key = await sellers.create_key(session, seller.id, scopes, now=utc_now(), name="initial")
             await session.commit()
-            return {"id": seller.id, "name": seller.name, "kind": seller.kind, "api_key": key.api_key,
-                    "key_prefix": key.prefix, "scopes": list(key.scopes)}
+            return {
+                "id": seller.id,
+                "name": seller.name,
+                "kind": seller.kind,
+                "api_key": key.api_key,
+                "key_prefix": key.prefix,
+                "scopes": list(key.scopes),
+            }
     finally:
         await engine.dispose()
 
@@ -87,13 +99,24 @@ async def _key_create(settings: Settings, args: argparse.Namespace) -> dict[str,
     engine = engine_for(settings.database)
     try:
         async with create_sessionmaker(engine)() as session:
-            scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip()) if args.scopes else sellers.DEFAULT_SCOPES
+            scopes = (
+                tuple(s.strip() for s in args.scopes.split(",") if s.strip())
+                if args.scopes
+                else sellers.DEFAULT_SCOPES
+            )
             try:
-                key = await sellers.create_key(session, args.seller, scopes, now=utc_now(), name=args.name or "")
+                key = await sellers.create_key(
+                    session, args.seller, scopes, now=utc_now(), name=args.name or ""
+                )
             except NotFoundError as err:
                 raise ValueError(f"no seller {args.seller}") from err
             await session.commit()
-            return {"id": key.id, "api_key": key.api_key, "key_prefix": key.prefix, "scopes": list(key.scopes)}
+            return {
+                "id": key.id,
+                "api_key": key.api_key,
+                "key_prefix": key.prefix,
+                "scopes": list(key.scopes),
+            }
     finally:
         await engine.dispose()
 
@@ -116,7 +139,11 @@ async def _key_revoke(settings: Settings, key: str) -> dict[str, Any]:
         async with create_sessionmaker(engine)() as session:
             row = await sellers.revoke_key(session, key, now=utc_now())
             await session.commit()
-            return {"id": row.id, "key_prefix": row.prefix, "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
+            return {
+                "id": row.id,
+                "key_prefix": row.prefix,
+                "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            }
     finally:
         await engine.dispose()
 
@@ -142,8 +169,9 @@ def cmd_retention(args: argparse.Namespace) -> int:
 def cmd_erase(args: argparse.Namespace) -> int:
     from tracker.retention import run_erase_cli
 
-    return run_erase_cli(_settings(args), seller_id=args.seller, shipment_id=args.shipment, email=args.email,
-                         as_json=args.json)
+    return run_erase_cli(
+        _settings(args), seller_id=args.seller, shipment_id=args.shipment, email=args.email, as_json=args.json
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -167,18 +195,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
-    return run_demo(settings, shipments=args.shipments, speed=args.speed, seconds=args.seconds)
+    code: int = run_demo(settings, shipments=args.shipments, speed=args.speed, seconds=args.seconds)
+    return code
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from tracker.importer import run_import_cli
 
-    return run_import_cli(_settings(args), args.file, seller_id=args.seller, skip_invalid=args.skip_invalid,
-                          mapping=args.mapping)
+    code: int = run_import_cli(
+        _settings(args),
+        args.file,
+        seller_id=args.seller,
+        skip_invalid=args.skip_invalid,
+        mapping=args.mapping,
+    )
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tracker", description="cbec-tracker: tracking and customs documents")
+    parser = argparse.ArgumentParser(
+        prog="tracker", description="cbec-tracker: tracking and customs documents"
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="config.toml to read (default: $TRACKER_CONFIG, else ./config.toml)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,7 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("worker", parents=[common], help="run the periodic jobs only (polling, webhooks, email)")
+    p = sub.add_parser(
+        "worker", parents=[common], help="run the periodic jobs only (polling, webhooks, email)"
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
@@ -197,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     seller = sub.add_parser("seller", help="manage sellers").add_subparsers(dest="seller_cmd", required=True)
     p = seller.add_parser("create", parents=[common], help="create a seller and its first API key")
     p.add_argument("name")
-    p.add_argument("--kind", default="trading_company", choices=["trading_company", "platform", "service_provider"])
+    p.add_argument(
+        "--kind", default="trading_company", choices=["trading_company", "platform", "service_provider"]
+    )
     p.add_argument("--parent", help="platform seller id this merchant sits under")
     p.add_argument("--support-email")
     p.add_argument("--scopes", help="comma-separated scopes of the first key")
@@ -221,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_retention)
 
-    p = sub.add_parser("erase", parents=[common], help="erase a customer's personal data (keeps the shipment)")
+    p = sub.add_parser(
+        "erase", parents=[common], help="erase a customer's personal data (keeps the shipment)"
+    )
     p.add_argument("--seller", required=True)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--shipment")
@@ -232,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common], help="run with the carrier simulator and demo data")
     p.add_argument("--shipments", type=int, default=300)
     p.add_argument("--speed", type=float, default=3600.0, help="simulated seconds per real second")
-    p.add_argument("--seconds", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)")
+    p.add_argument(
+        "--seconds", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)"
+    )
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_demo)
 
@@ -240,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--seller", required=True)
     p.add_argument("--skip-invalid", action="store_true", help="import valid rows, report the others")
-    p.add_argument("--mapping", default="auto", help="column mapping: auto, native, shopify, amazon, aliexpress")
+    p.add_argument(
+        "--mapping", default="auto", help="column mapping: auto, native, shopify, amazon, aliexpress"
+    )
     p.set_defaults(func=cmd_import)
     return parser
 

@@ -25,8 +25,19 @@ _REDACT = [
     (re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}"), "***@***"),
     (re.compile(r"\+?\d[\d \-()]{8,}\d"), "***phone***"),
 ]
-_SECRET_KEYS = {"api_key", "secret", "password", "authorization", "email", "phone", "customer_email",
-                "customer_phone", "customer_name", "address", "token"}
+_SECRET_KEYS = {
+    "api_key",
+    "secret",
+    "password",
+    "authorization",
+    "email",
+    "phone",
+    "customer_email",
+    "customer_phone",
+    "customer_name",
+    "address",
+    "token",
+}
 
 
 def redact(text: str) -> str:
@@ -66,7 +77,9 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._tracker = True  # type: ignore[attr-defined]
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s %(message)s")
+    )
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

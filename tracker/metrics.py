@@ -16,18 +16,31 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("tracker_http_requests_total", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
+        self.requests = Counter(
+            "tracker_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "tracker_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            "tracker_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
-        self.polls = Counter("tracker_carrier_requests_total", "Carrier requests", ["carrier", "outcome"],
-                             registry=self.registry)
-        self.events = Counter("tracker_events_stored_total", "New tracking events stored", registry=self.registry)
-        self.webhook_attempts = Counter("tracker_webhook_attempts_total", "Webhook attempts", ["outcome"],
-                                        registry=self.registry)
+        self.polls = Counter(
+            "tracker_carrier_requests_total",
+            "Carrier requests",
+            ["carrier", "outcome"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "tracker_events_stored_total", "New tracking events stored", registry=self.registry
+        )
+        self.webhook_attempts = Counter(
+            "tracker_webhook_attempts_total", "Webhook attempts", ["outcome"], registry=self.registry
+        )
         self.emails = Counter("tracker_emails_total", "Customer emails", ["outcome"], registry=self.registry)
 
     def render(self) -> bytes:

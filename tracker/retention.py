@@ -12,11 +12,11 @@ import asyncio
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Delete, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import select as sm_select
 
 from tracker.clock import utc_now
 from tracker.db import SessionMaker, create_sessionmaker, engine_for
@@ -64,57 +64,77 @@ class PurgeReport:
     dry_run: bool = False
 
 
-async def purge(sessionmaker: SessionMaker, *, now: datetime, months: int, batch: int = 1000,
-                dry_run: bool = False) -> PurgeReport:
+async def purge(
+    sessionmaker: SessionMaker, *, now: datetime, months: int, batch: int = 1000, dry_run: bool = False
+) -> PurgeReport:
     cutoff = months_before(now, months)
     report = PurgeReport(cutoff=cutoff.isoformat(), dry_run=dry_run)
+    too_old = col(Shipment.created_at) < cutoff
     while True:
         async with sessionmaker() as session:
-            ids = list((await session.exec(
-                select(Shipment.id).where(Shipment.created_at < cutoff).order_by(Shipment.id).limit(batch)
-            )).scalars())
+            conn = await session.connection()
+            if dry_run:
+                report.shipments = int(
+                    (
+                        await conn.execute(select(func.count()).select_from(Shipment).where(too_old))
+                    ).scalar_one()
+                )
+                break
+            ids = list(
+                (
+                    await conn.execute(
+                        select(col(Shipment.id)).where(too_old).order_by(col(Shipment.id)).limit(batch)
+                    )
+                ).scalars()
+            )
             if not ids:
                 break
-            if dry_run:
-                report.shipments = int((await session.exec(
-                    select(func.count()).select_from(Shipment).where(Shipment.created_at < cutoff))).scalar_one())
-                break
             report.shipments += len(ids)
-            report.events += await _delete_count(session, delete(TrackingEvent).where(col(TrackingEvent.shipment_id).in_(ids)))
-            msg_ids = select(WebhookMessage.id).where(col(WebhookMessage.shipment_id).in_(ids))
-            dlv_ids = select(WebhookDelivery.id).where(col(WebhookDelivery.message_id).in_(msg_ids))
-            await session.exec(delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(dlv_ids)))
-            await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.message_id).in_(msg_ids)))
-            report.webhook_messages += await _delete_count(session, delete(WebhookMessage).where(col(WebhookMessage.shipment_id).in_(ids)))
-            await session.exec(delete(Alert).where(col(Alert.shipment_id).in_(ids)))
-            await session.exec(delete(Notification).where(col(Notification.shipment_id).in_(ids)))
-            decl_ids = select(Declaration.id).where(col(Declaration.shipment_id).in_(ids))
-            await session.exec(delete(DeclarationLine).where(col(DeclarationLine.declaration_id).in_(decl_ids)))
-            report.declarations += await _delete_count(session, delete(Declaration).where(col(Declaration.shipment_id).in_(ids)))
-            # a re-shipment may point at a purged parcel
-            await session.exec(
-                Shipment.__table__.update().where(col(Shipment.replaces_id).in_(ids)).values(replaces_id=None)  # type: ignore[attr-defined]
+            report.events += await _delete_count(
+                conn, delete(TrackingEvent).where(col(TrackingEvent.shipment_id).in_(ids))
             )
-            await session.exec(delete(Shipment).where(col(Shipment.id).in_(ids)))
+            msg_ids = select(col(WebhookMessage.id)).where(col(WebhookMessage.shipment_id).in_(ids))
+            dlv_ids = select(col(WebhookDelivery.id)).where(col(WebhookDelivery.message_id).in_(msg_ids))
+            await conn.execute(delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(dlv_ids)))
+            await conn.execute(delete(WebhookDelivery).where(col(WebhookDelivery.message_id).in_(msg_ids)))
+            report.webhook_messages += await _delete_count(
+                conn, delete(WebhookMessage).where(col(WebhookMessage.shipment_id).in_(ids))
+            )
+            await conn.execute(delete(Alert).where(col(Alert.shipment_id).in_(ids)))
+            await conn.execute(delete(Notification).where(col(Notification.shipment_id).in_(ids)))
+            decl_ids = select(col(Declaration.id)).where(col(Declaration.shipment_id).in_(ids))
+            await conn.execute(
+                delete(DeclarationLine).where(col(DeclarationLine.declaration_id).in_(decl_ids))
+            )
+            report.declarations += await _delete_count(
+                conn, delete(Declaration).where(col(Declaration.shipment_id).in_(ids))
+            )
+            # a re-shipment may point at a purged parcel
+            await conn.execute(
+                update(Shipment).where(col(Shipment.replaces_id).in_(ids)).values(replaces_id=None)
+            )
+            await conn.execute(delete(Shipment).where(col(Shipment.id).in_(ids)))
             await session.commit()
     async with sessionmaker() as session:
-        orphan_orders = (
-            select(Order.id)
-            .where(Order.created_at < cutoff)
-            .where(~select(Shipment.id).where(Shipment.order_id == Order.id).exists())
-        )
+        conn = await session.connection()
+        has_shipment = select(col(Shipment.id)).where(col(Shipment.order_id) == col(Order.id)).exists()
+        orphan_orders = select(col(Order.id)).where(col(Order.created_at) < cutoff).where(~has_shipment)
         if dry_run:
-            report.orders = int((await session.exec(select(func.count()).select_from(orphan_orders.subquery()))).scalar_one())
+            report.orders = int(
+                (await conn.execute(select(func.count()).select_from(orphan_orders.subquery()))).scalar_one()
+            )
         else:
-            report.orders = await _delete_count(session, delete(Order).where(col(Order.id).in_(orphan_orders)))
+            report.orders = await _delete_count(conn, delete(Order).where(col(Order.id).in_(orphan_orders)))
             report.idempotency_keys = await _delete_count(
-                session, delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_TTL))
+                conn,
+                delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < now - IDEMPOTENCY_TTL),
+            )
             await session.commit()
     return report
 
 
-async def _delete_count(session: AsyncSession, stmt: Any) -> int:
-    result = await session.exec(stmt)
+async def _delete_count(conn: AsyncConnection, stmt: Delete) -> int:
+    result = await conn.execute(stmt)
     return int(result.rowcount or 0)
 
 
@@ -128,26 +148,38 @@ def _scrub_payload(payload: str) -> str:
     data = json.loads(payload)
     inner = data.get("data", {})
     if isinstance(inner.get("customer"), dict):
-        inner["customer"] = {"name": None, "email": None, "phone": None, "locale": inner["customer"].get("locale")}
+        inner["customer"] = {
+            "name": None,
+            "email": None,
+            "phone": None,
+            "locale": inner["customer"].get("locale"),
+        }
     if isinstance(inner.get("destination"), dict):
         inner["destination"]["address"] = None
         inner["destination"]["postcode"] = None
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-async def erase_customer(sessionmaker: SessionMaker, *, seller_id: str, now: datetime,
-                         shipment_id: str | None = None, email: str | None = None, actor: str = "operator") -> EraseReport:
+async def erase_customer(
+    sessionmaker: SessionMaker,
+    *,
+    seller_id: str,
+    now: datetime,
+    shipment_id: str | None = None,
+    email: str | None = None,
+    actor: str = "operator",
+) -> EraseReport:
     """Pseudonymize a customer's personal data on their shipments (and in stored webhook
     payloads); the shipments, their timelines and orders stay for the retention period."""
     async with sessionmaker() as session:
-        query = select(Shipment).where(Shipment.seller_id == seller_id)
+        query = sm_select(Shipment).where(col(Shipment.seller_id) == seller_id)
         if shipment_id:
-            query = query.where(Shipment.id == shipment_id)
+            query = query.where(col(Shipment.id) == shipment_id)
         elif email:
-            query = query.where(func.lower(Shipment.customer_email) == email.lower())
+            query = query.where(func.lower(col(Shipment.customer_email)) == email.lower())
         else:
             raise ValueError("name a shipment or an email address")
-        shipments = list((await session.exec(query)).scalars())
+        shipments = list(await session.exec(query))
         scrubbed = 0
         for s in shipments:
             for field in _PII_FIELDS:
@@ -155,23 +187,36 @@ async def erase_customer(sessionmaker: SessionMaker, *, seller_id: str, now: dat
             s.pii_erased_at = now
             s.notify_opt_out = True
             session.add(s)
-            for msg in (await session.exec(select(WebhookMessage).where(WebhookMessage.shipment_id == s.id))).scalars():
+            for msg in await session.exec(
+                sm_select(WebhookMessage).where(col(WebhookMessage.shipment_id) == s.id)
+            ):
                 msg.payload = _scrub_payload(msg.payload)
                 session.add(msg)
                 scrubbed += 1
-            await seller_store.audit(session, seller_id=seller_id, actor=actor, action="customer.erased",
-                                     object_type="shipment", object_id=s.id, now=now)
+            await seller_store.audit(
+                session,
+                seller_id=seller_id,
+                actor=actor,
+                action="customer.erased",
+                object_type="shipment",
+                object_id=s.id,
+                now=now,
+            )
         await session.commit()
     return EraseReport(shipments=len(shipments), messages_scrubbed=scrubbed)
-
 
 
 def run_purge_cli(settings: Settings, *, dry_run: bool, as_json: bool) -> int:
     async def go() -> PurgeReport:
         engine = engine_for(settings.database)
         try:
-            return await purge(create_sessionmaker(engine), now=utc_now(), months=settings.retention.months,
-                               batch=settings.retention.purge_batch, dry_run=dry_run)
+            return await purge(
+                create_sessionmaker(engine),
+                now=utc_now(),
+                months=settings.retention.months,
+                batch=settings.retention.purge_batch,
+                dry_run=dry_run,
+            )
         finally:
             await engine.dispose()
 
@@ -180,18 +225,26 @@ def run_purge_cli(settings: Settings, *, dry_run: bool, as_json: bool) -> int:
         print(json.dumps(asdict(report)))
     else:
         verb = "would purge" if dry_run else "purged"
-        print(f"{verb} {report.shipments} shipments created before {report.cutoff} "
-              f"({report.events} events, {report.orders} orders)")
+        print(
+            f"{verb} {report.shipments} shipments created before {report.cutoff} "
+            f"({report.events} events, {report.orders} orders)"
+        )
     return 0
 
 
-def run_erase_cli(settings: Settings, *, seller_id: str, shipment_id: str | None, email: str | None,
-                  as_json: bool) -> int:
+def run_erase_cli(
+    settings: Settings, *, seller_id: str, shipment_id: str | None, email: str | None, as_json: bool
+) -> int:
     async def go() -> EraseReport:
         engine = engine_for(settings.database)
         try:
-            return await erase_customer(create_sessionmaker(engine), seller_id=seller_id, now=utc_now(),
-                                        shipment_id=shipment_id, email=email)
+            return await erase_customer(
+                create_sessionmaker(engine),
+                seller_id=seller_id,
+                now=utc_now(),
+                shipment_id=shipment_id,
+                email=email,
+            )
         finally:
             await engine.dispose()
 

@@ -51,9 +51,16 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler(timezone="UTC")
     for job in app.get(JOBS, []):
         scheduler.add_job(
-            _guarded, "interval", seconds=job.seconds, args=(app, job), id=job.name,
-            coalesce=True, max_instances=1, misfire_grace_time=max(1, int(job.seconds)),
-            jitter=min(job.seconds * 0.1, 5.0), next_run_time=app[keys.CLOCK](),
+            _guarded,
+            "interval",
+            seconds=job.seconds,
+            args=(app, job),
+            id=job.name,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(job.seconds)),
+            jitter=min(job.seconds * 0.1, 5.0),
+            next_run_time=app[keys.CLOCK](),
         )
     scheduler.start()
     app[SCHEDULER] = scheduler

@@ -17,9 +17,17 @@ log = logging.getLogger("tracker.server")
 def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:
     app = create_app(settings, run_jobs=run_jobs)
     if run_web:
-        log.info("starting", extra={"host": settings.server.host, "port": settings.server.port, "jobs": run_jobs})
-        web.run_app(app, host=settings.server.host, port=settings.server.port, print=None,
-                    access_log=None, shutdown_timeout=10)
+        log.info(
+            "starting", extra={"host": settings.server.host, "port": settings.server.port, "jobs": run_jobs}
+        )
+        web.run_app(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=10,
+        )
         return 0
     asyncio.run(_run_headless(app))
     return 0

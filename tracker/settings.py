@@ -69,6 +69,13 @@ class PollingSettings(_Section):
     claim_limit: int = Field(default=500, ge=1)
     concurrency_per_carrier: int = Field(default=4, ge=1)
     jitter: float = Field(default=0.1, ge=0, le=0.5)
+    #: longest in-cycle wait for a carrier's rate limit; longer waits reschedule the batch
+    max_token_wait_seconds: float = Field(default=5.0, ge=0)
+    #: consecutive failed calls that open a carrier's circuit breaker, and how long it stays open
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=60.0, ge=0)
+    #: delivered shipments a lane needs before its transit times give an ETA
+    eta_min_samples: int = Field(default=20, ge=1)
 
 
 class WebhookSettings(_Section):
@@ -92,6 +99,43 @@ class EmailSettings(_Section):
     timeout_seconds: float = 10.0
 
 
+class AlertOverride(_Section):
+    """Thresholds that replace the defaults for one carrier or one lane; unset keeps the default."""
+
+    pending_too_long_hours: float | None = Field(default=None, gt=0)
+    stalled_days: float | None = Field(default=None, gt=0)
+    late_grace_hours: float | None = Field(default=None, ge=0)
+    lost_days: float | None = Field(default=None, gt=0)
+    customs_days: float | None = Field(default=None, gt=0)
+
+
+class AlertSettings(_Section):
+    enabled: bool = True
+    tick_seconds: float = Field(default=900.0, gt=0)
+    #: shipments handled per rule per transaction, so one scan never holds a huge transaction
+    batch_size: int = Field(default=2000, ge=1)
+    pending_too_long_hours: float = Field(default=48.0, gt=0)
+    stalled_days_express: float = Field(default=5.0, gt=0)
+    stalled_days_postal: float = Field(default=10.0, gt=0)
+    express_carriers: list[str] = Field(default_factory=lambda: ["dhl", "ups", "fedex", "sf_express"])
+    late_grace_hours: float = Field(default=24.0, ge=0)
+    lost_days: float = Field(default=20.0, gt=0)
+    customs_days: float = Field(default=4.0, gt=0)
+    #: per carrier code, e.g. [alerts.carriers.usps]
+    carriers: dict[str, AlertOverride] = Field(default_factory=dict)
+    #: per lane "ORIGIN-DEST" (ISO alpha-2), e.g. [alerts.lanes.CN-BR]; a lane beats a carrier
+    lanes: dict[str, AlertOverride] = Field(default_factory=dict)
+
+    @field_validator("lanes")
+    @classmethod
+    def _lane_keys(cls, v: dict[str, AlertOverride]) -> dict[str, AlertOverride]:
+        for key in v:
+            origin, sep, dest = key.partition("-")
+            if not sep or len(origin) != 2 or len(dest) != 2 or not (origin + dest).isalpha():
+                raise ValueError(f"lane {key!r} must look like CN-US (origin-destination country codes)")
+        return {k.upper(): o for k, o in v.items()}
+
+
 class CarrierConfig(_Section):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -106,6 +150,15 @@ class CarrierConfig(_Section):
     #: requests per second and burst; 0 keeps the adapter's documented default
     rate_per_second: float = 0.0
     burst: int = 0
+    #: polling intervals for this carrier (PollPolicy fields); 0 keeps the default
+    poll_pending_first_hours: float = Field(default=0.0, ge=0)
+    poll_pending_hours: float = Field(default=0.0, ge=0)
+    poll_in_transit_hours: float = Field(default=0.0, ge=0)
+    poll_exception_hours: float = Field(default=0.0, ge=0)
+    poll_customs_hours: float = Field(default=0.0, ge=0)
+    poll_last_mile_hours: float = Field(default=0.0, ge=0)
+    poll_confirm_terminal_hours: float = Field(default=0.0, ge=0)
+    expire_after_days: float = Field(default=0.0, ge=0)
 
 
 class Settings(_Section):
@@ -116,6 +169,7 @@ class Settings(_Section):
     polling: PollingSettings = PollingSettings()
     webhooks: WebhookSettings = WebhookSettings()
     email: EmailSettings = EmailSettings()
+    alerts: AlertSettings = AlertSettings()
     carriers: dict[str, CarrierConfig] = Field(default_factory=dict)
     #: start the in-process carrier simulator and point carriers without credentials at it
     demo: bool = False
@@ -126,9 +180,7 @@ class Settings(_Section):
         return self
 
     def has_carrier_credentials(self) -> bool:
-        return any(
-            c.enabled and (c.api_key or c.client_id) and c.base_url for c in self.carriers.values()
-        )
+        return any(c.enabled and (c.api_key or c.client_id) and c.base_url for c in self.carriers.values())
 
 
 _ENV_MAP: dict[str, tuple[str, str]] = {

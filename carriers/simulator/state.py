@@ -23,7 +23,7 @@ class Faults:
 class Credentials:
     api_key: str = "sim-key"  # DHL-API-Key, 17token, Yanwen Authorization
     client_id: str = "sim-client"
-    client_secret: str = "sim-secret"
+    client_secret: str = "sim-secret"  # noqa: S105  (the simulator's public test credential)
     partner_id: str = "SIMPARTNER"  # SF Express partnerID
     check_word: str = "sim-check-word"  # SF Express checkWord
 

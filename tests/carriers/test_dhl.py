@@ -152,9 +152,10 @@ def test_return_flag_means_returned() -> None:
     doc["shipments"][0]["status"] = {"statusCode": "delivered", "description": "Delivered"}
     [result] = parse_body(json.dumps(doc).encode())
     assert (result.status, result.sub_status) == (Status.RETURNED, SubStatus.RETURNED_TO_SENDER)
+    # on its way back: an exception, not yet terminal, so polling continues until it arrives
     doc["shipments"][0]["status"] = {"statusCode": "transit", "description": "Processed"}
     [result] = parse_body(json.dumps(doc).encode())
-    assert (result.status, result.sub_status) == (Status.RETURNED, SubStatus.RETURNING)
+    assert (result.status, result.sub_status) == (Status.EXCEPTION, SubStatus.RETURNING)
 
 
 # --- time -------------------------------------------------------------------------------

@@ -36,16 +36,24 @@ def test_config_toml_documents_every_setting() -> None:
         if line.startswith("["):
             section = line.strip("[]")
         if "=" in line and not line.lstrip().startswith("#") and not section.startswith("carriers."):
-            above = [prior for prior in lines[max(0, i - 6):i] if prior.strip()]
+            above = [prior for prior in lines[max(0, i - 6) : i] if prior.strip()]
             assert any(p.lstrip().startswith("#") for p in above), f"uncommented setting: {line}"
 
 
 def test_load_and_env_overrides(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[server]\nport = 9000\n[carriers.dhl]\napi_key = "from-file"\n')
-    s = load_settings(cfg, env={"TRACKER_PORT": "9100", "TRACKER_DATABASE_URL": "postgresql://u@h/db",
-                                "TRACKER_WEBHOOKS_ALLOW_LOOPBACK": "1", "TRACKER_CARRIER_DHL_API_KEY": "from-env",
-                                "TRACKER_SMTP_HOST": "mail.test", "TRACKER_SMTP_PORT": "2525"})
+    s = load_settings(
+        cfg,
+        env={
+            "TRACKER_PORT": "9100",
+            "TRACKER_DATABASE_URL": "postgresql://u@h/db",
+            "TRACKER_WEBHOOKS_ALLOW_LOOPBACK": "1",
+            "TRACKER_CARRIER_DHL_API_KEY": "from-env",
+            "TRACKER_SMTP_HOST": "mail.test",
+            "TRACKER_SMTP_PORT": "2525",
+        },
+    )
     assert s.server.port == 9100
     assert s.database.url == "postgresql://u@h/db"
     assert s.webhooks.allow_loopback is True

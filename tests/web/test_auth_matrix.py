@@ -17,7 +17,19 @@ from tracker.web.openapi import build_spec
 async def make_objects(client: TestClient, owner: Account) -> dict[str, str]:  # type: ignore[type-arg]
     """One object of each kind the /v1 routes take an {id} for, owned by `owner`."""
     shipment = await (await client.post("/v1/shipments", json=shipment_body(1), headers=owner.headers)).json()
-    return {"/v1/shipments/": shipment["id"]}
+    endpoint = await (
+        await client.post(
+            "/v1/webhook-endpoints", json={"url": "http://127.0.0.1:8000/hook"}, headers=owner.headers
+        )
+    ).json()
+    message = await (
+        await client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=owner.headers)
+    ).json()
+    return {
+        "/v1/shipments/": shipment["id"],
+        "/v1/webhook-endpoints/": endpoint["id"],
+        "/v1/webhook-messages/": message["id"],
+    }
 
 
 def v1_routes(app: web.Application) -> list[tuple[str, str]]:
@@ -44,8 +56,9 @@ def required_scope(spec: dict[str, Any], method: str, template: str) -> str | No
     return m.group(1) if m else None
 
 
-async def test_every_route(client: TestClient, app: web.Application, seller: Account, other_seller: Account,
-                           clock: FakeClock) -> None:  # type: ignore[type-arg]
+async def test_every_route(
+    client: TestClient, app: web.Application, seller: Account, other_seller: Account, clock: FakeClock
+) -> None:  # type: ignore[type-arg]
     objects = await make_objects(client, seller)
     spec = build_spec("http://tracker.test")
     revoked = await make_account(app, "Revoked Co", clock)
@@ -60,7 +73,9 @@ async def test_every_route(client: TestClient, app: web.Application, seller: Acc
         anon = await client.request(method, url, json={})
         assert anon.status == 401, (method, template, anon.status)
         assert anon.headers["WWW-Authenticate"].startswith("Bearer")
-        bad = await client.request(method, url, json={}, headers={"Authorization": "Bearer trk_00000000_nope"})
+        bad = await client.request(
+            method, url, json={}, headers={"Authorization": "Bearer trk_00000000_nope"}
+        )
         assert bad.status == 401, (method, template)
         gone = await client.request(method, url, json={}, headers=revoked.headers)
         assert gone.status == 401, (method, template)
@@ -82,7 +97,9 @@ async def test_every_route(client: TestClient, app: web.Application, seller: Acc
     assert checked_other >= 4
 
 
-async def test_platform_key_manages_its_merchants(client: TestClient, app: web.Application, clock: FakeClock) -> None:  # type: ignore[type-arg]
+async def test_platform_key_manages_its_merchants(
+    client: TestClient, app: web.Application, clock: FakeClock
+) -> None:  # type: ignore[type-arg]
     platform = await make_account(app, "Market Platform", clock, kind="platform")
     merchant = await make_account(app, "Small Merchant", clock, parent_id=platform.seller_id)
     stranger = await make_account(app, "Stranger", clock)
@@ -94,7 +111,9 @@ async def test_platform_key_manages_its_merchants(client: TestClient, app: web.A
     assert (await client.get(f"/v1/shipments/{sid}", headers=merchant.headers)).status == 200
     assert (await client.get(f"/v1/shipments/{sid}", headers=platform.headers)).status == 404
     # a platform cannot act for a seller that is not its merchant, nor a merchant for the platform
-    other = await client.get("/v1/shipments", headers={**platform.headers, "Tracker-Seller": stranger.seller_id})
+    other = await client.get(
+        "/v1/shipments", headers={**platform.headers, "Tracker-Seller": stranger.seller_id}
+    )
     assert other.status == 404
     up = await client.get("/v1/shipments", headers={**merchant.headers, "Tracker-Seller": platform.seller_id})
     assert up.status == 404

@@ -46,7 +46,9 @@ async def test_conformance_checker_catches_wrong_responses(aiohttp_client, setti
 
     app.router.add_get("/api/shape-test", wrong_shape)
     app.router.add_get("/v1/undocumented", undocumented)
-    openapi.document("get", "/api/shape-test", openapi.operation("t", "t", {"200": openapi.ok("ShipmentList")}))
+    openapi.document(
+        "get", "/api/shape-test", openapi.operation("t", "t", {"200": openapi.ok("ShipmentList")})
+    )
     try:
         client = await aiohttp_client(app)
         await client.get("/healthz")
@@ -90,29 +92,45 @@ async def test_metrics_count_requests_by_route_and_status(client: TestClient, se
     assert "tracker_http_request_duration_seconds_bucket" in text
 
 
-async def test_request_log_has_id_and_no_secrets(client: TestClient, seller: Account,
-                                                 caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[type-arg]
+async def test_request_log_has_id_and_no_secrets(
+    client: TestClient, seller: Account, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[type-arg]
     caplog.set_level(logging.INFO)
     body = shipment_body(1)
-    resp = await client.post("/v1/shipments", json=body, headers={**seller.headers, "X-Request-Id": "req-12345678"})
+    resp = await client.post(
+        "/v1/shipments", json=body, headers={**seller.headers, "X-Request-Id": "req-12345678"}
+    )
     assert resp.headers["X-Request-Id"] == "req-12345678"
     created = await resp.json()
     await client.get(f"/t/{created['public_url'].rsplit('/', 1)[1]}")
     lines = [JsonFormatter().format(r) for r in caplog.records]
     access = [json.loads(line) for line in lines if '"request"' in line and "tracker.access" in line]
-    assert any(a["request_id"] == "req-12345678" and a["route"] == "/v1/shipments" and a["status"] == 201
-               for a in access)
+    assert any(
+        a["request_id"] == "req-12345678" and a["route"] == "/v1/shipments" and a["status"] == 201
+        for a in access
+    )
     everything = "\n".join(lines)
-    for secret in (seller.api_key, "jane1@example.com", "Jane Customer", "+1 415 555 0100", "1 Market St",
-                   created["public_url"].rsplit("/", 1)[1]):
+    for secret in (
+        seller.api_key,
+        "jane1@example.com",
+        "Jane Customer",
+        "+1 415 555 0100",
+        "1 Market St",
+        created["public_url"].rsplit("/", 1)[1],
+    ):
         assert secret not in everything
 
 
 def test_formatter_redacts_secrets_in_messages_and_fields() -> None:
-    record = logging.makeLogRecord({
-        "msg": "key trk_0123abcd_SECRETsecret and whsec_AAAAbbbb= for bob@example.com call +86 138 0013 8000",
-        "customer_email": "x@y.example", "levelname": "INFO", "name": "t",
-    })
+    record = logging.makeLogRecord(
+        {
+            "msg": "key trk_0123abcd_SECRETsecret and whsec_AAAAbbbb= for bob@example.com "
+            "call +86 138 0013 8000",
+            "customer_email": "x@y.example",
+            "levelname": "INFO",
+            "name": "t",
+        }
+    )
     out = JsonFormatter().format(record)
     for leaked in ("SECRETsecret", "whsec_AAAAbbbb", "bob@example.com", "138 0013 8000", "x@y.example"):
         assert leaked not in out

@@ -24,16 +24,22 @@ async def count(client: TestClient, seller: Account) -> int:  # type: ignore[typ
 
 
 async def test_malformed_json(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
-    resp = await client.post("/v1/shipments", data=b'{"tracking_number": ', headers={**seller.headers,
-                             "Content-Type": "application/json"})
+    resp = await client.post(
+        "/v1/shipments",
+        data=b'{"tracking_number": ',
+        headers={**seller.headers, "Content-Type": "application/json"},
+    )
     body = await assert_problem(resp, 400)
     assert body["type"].endswith("/malformed-json")
     assert await count(client, seller) == 0
 
 
 async def test_not_json_content_type(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
-    resp = await client.post("/v1/shipments", data=b"tracking_number=1", headers={**seller.headers,
-                             "Content-Type": "application/x-www-form-urlencoded"})
+    resp = await client.post(
+        "/v1/shipments",
+        data=b"tracking_number=1",
+        headers={**seller.headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     await assert_problem(resp, 415)
 
 
@@ -60,9 +66,12 @@ async def test_body_not_an_object(client: TestClient, seller: Account) -> None: 
         ({"items": [{"description": "Phone case", "quantity": "many"}]}, "items[0].quantity"),
     ],
 )
-async def test_invalid_fields_name_their_path(client: TestClient, seller: Account, change: dict, path: str) -> None:  # type: ignore[type-arg]
-    body = await assert_problem(await client.post("/v1/shipments", json=shipment_body(1, **change),
-                                                  headers=seller.headers), 422)
+async def test_invalid_fields_name_their_path(
+    client: TestClient, seller: Account, change: dict, path: str
+) -> None:  # type: ignore[type-arg]
+    body = await assert_problem(
+        await client.post("/v1/shipments", json=shipment_body(1, **change), headers=seller.headers), 422
+    )
     assert path in [e["path"] for e in body["errors"]], body
     assert await count(client, seller) == 0
 
@@ -89,6 +98,7 @@ async def test_unknown_shipment(client: TestClient, seller: Account) -> None:  #
 
 
 async def test_bad_idempotency_key(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
-    resp = await client.post("/v1/shipments", json=shipment_body(1),
-                             headers={**seller.headers, "Idempotency-Key": "k" * 300})
+    resp = await client.post(
+        "/v1/shipments", json=shipment_body(1), headers={**seller.headers, "Idempotency-Key": "k" * 300}
+    )
     await assert_problem(resp, 400)

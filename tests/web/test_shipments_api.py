@@ -31,7 +31,9 @@ async def test_create_answers_contract_shape(client: TestClient, seller: Account
     assert again["customer"]["email"] == "jane1@example.com"
 
 
-async def test_tracking_number_is_normalized_and_carrier_detected_later(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
+async def test_tracking_number_is_normalized_and_carrier_detected_later(
+    client: TestClient, seller: Account
+) -> None:  # type: ignore[type-arg]
     resp = await post(client, seller, "/v1/shipments", shipment_body(2, tracking_number="trk-000 000 0002"))
     data = await resp.json()
     assert resp.status == 201
@@ -43,8 +45,9 @@ async def test_tracking_number_is_normalized_and_carrier_detected_later(client: 
 async def test_order_numbers_never_repeat_for_a_different_order(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
     first = await post(client, seller, "/v1/shipments", shipment_body(3))
     assert first.status == 201
-    other_customer = shipment_body(4, order_number="ORD-00003",
-                                   customer={"name": "Someone Else", "email": "else@example.com"})
+    other_customer = shipment_body(
+        4, order_number="ORD-00003", customer={"name": "Someone Else", "email": "else@example.com"}
+    )
     resp = await post(client, seller, "/v1/shipments", other_customer)
     assert resp.status == 409
     problem = await resp.json()
@@ -55,7 +58,9 @@ async def test_order_numbers_never_repeat_for_a_different_order(client: TestClie
     assert (await post(client, seller, "/v1/shipments", same_order)).status == 201
 
 
-async def test_order_numbers_are_per_seller(client: TestClient, seller: Account, other_seller: Account) -> None:  # type: ignore[type-arg]
+async def test_order_numbers_are_per_seller(
+    client: TestClient, seller: Account, other_seller: Account
+) -> None:  # type: ignore[type-arg]
     assert (await post(client, seller, "/v1/shipments", shipment_body(5))).status == 201
     other = shipment_body(5, customer={"email": "x@example.org"})
     assert (await post(client, other_seller, "/v1/shipments", other)).status == 201
@@ -63,12 +68,20 @@ async def test_order_numbers_are_per_seller(client: TestClient, seller: Account,
 
 async def test_reshipment_links_to_the_parcel_it_replaces(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
     first = await (await post(client, seller, "/v1/shipments", shipment_body(6))).json()
-    resp = await post(client, seller, "/v1/shipments",
-                      shipment_body(6, tracking_number="TRK0000000606", replaces=first["id"]))
+    resp = await post(
+        client,
+        seller,
+        "/v1/shipments",
+        shipment_body(6, tracking_number="TRK0000000606", replaces=first["id"]),
+    )
     assert resp.status == 201
     assert (await resp.json())["replaces"] == first["id"]
-    missing = await post(client, seller, "/v1/shipments",
-                         shipment_body(6, tracking_number="TRK0000000607", replaces="shp_nope"))
+    missing = await post(
+        client,
+        seller,
+        "/v1/shipments",
+        shipment_body(6, tracking_number="TRK0000000607", replaces="shp_nope"),
+    )
     assert missing.status == 422
 
 
@@ -87,7 +100,9 @@ async def test_batch_is_all_or_nothing_with_field_paths(client: TestClient, sell
 
 
 async def test_batch_limit_is_100(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
-    resp = await post(client, seller, "/v1/shipments/batch", {"shipments": [shipment_body(n) for n in range(101)]})
+    resp = await post(
+        client, seller, "/v1/shipments/batch", {"shipments": [shipment_body(n) for n in range(101)]}
+    )
     assert resp.status == 422
     assert (await resp.json())["errors"][0]["path"] == "shipments"
 
@@ -108,7 +123,9 @@ async def test_idempotency_key_replays_and_refuses_other_bodies(client: TestClie
     assert len(listed["data"]) == 3
 
 
-async def test_list_filters_and_cursor_pagination(client: TestClient, seller: Account, clock: FakeClock) -> None:  # type: ignore[type-arg]
+async def test_list_filters_and_cursor_pagination(
+    client: TestClient, seller: Account, clock: FakeClock
+) -> None:  # type: ignore[type-arg]
     ids = []
     for n in range(50, 57):
         carrier = "dhl" if n % 2 else "ups"
@@ -130,9 +147,13 @@ async def test_list_filters_and_cursor_pagination(client: TestClient, seller: Ac
     assert len(dhl["data"]) == 3
     by_order = await (await client.get("/v1/shipments?order_number=ORD-00052", headers=seller.headers)).json()
     assert [s["order_number"] for s in by_order["data"]] == ["ORD-00052"]
-    window = await (await client.get(
-        "/v1/shipments", params={"created_after": "2026-03-02T08:02:00+00:00", "created_before": "2026-03-02T08:04:00Z"},
-        headers=seller.headers)).json()
+    window = await (
+        await client.get(
+            "/v1/shipments",
+            params={"created_after": "2026-03-02T08:02:00+00:00", "created_before": "2026-03-02T08:04:00Z"},
+            headers=seller.headers,
+        )
+    ).json()
     assert len(window["data"]) == 2
     no_alerts = await (await client.get("/v1/shipments?has_open_alert=true", headers=seller.headers)).json()
     assert no_alerts["data"] == []
@@ -145,14 +166,18 @@ async def test_list_filters_and_cursor_pagination(client: TestClient, seller: Ac
 
 async def test_update_and_stop(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
     created = await (await post(client, seller, "/v1/shipments", shipment_body(60))).json()
-    resp = await client.patch(f"/v1/shipments/{created['id']}", json={"carrier": "fedex", "promised_delivery": "2026-04-01"},
-                              headers=seller.headers)
+    resp = await client.patch(
+        f"/v1/shipments/{created['id']}",
+        json={"carrier": "fedex", "promised_delivery": "2026-04-01"},
+        headers=seller.headers,
+    )
     assert resp.status == 200
     data = await resp.json()
     assert data["carrier"] == "fedex"
     assert data["promised_delivery"] == "2026-04-01"
-    bad = await client.patch(f"/v1/shipments/{created['id']}", json={"promised_delivery": "2026-02-30"},
-                             headers=seller.headers)
+    bad = await client.patch(
+        f"/v1/shipments/{created['id']}", json={"promised_delivery": "2026-02-30"}, headers=seller.headers
+    )
     assert bad.status == 422
     assert (await bad.json())["errors"][0]["path"] == "promised_delivery"
     stopped = await client.post(f"/v1/shipments/{created['id']}/stop", headers=seller.headers)

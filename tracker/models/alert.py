@@ -21,6 +21,15 @@ class Alert(SQLModel, table=True):
             sqlite_where=text("resolved_at IS NULL"),
         ),
         Index("ix_alerts_seller_state", "seller_id", "state", "opened_at"),
+        # the scan's resolution pass walks the open alerts of one kind
+        Index(
+            "ix_alerts_open_by_kind",
+            "kind",
+            postgresql_where=text("resolved_at IS NULL"),
+            sqlite_where=text("resolved_at IS NULL"),
+        ),
+        # the API lists newest first with an id cursor
+        Index("ix_alerts_seller_id", "seller_id", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

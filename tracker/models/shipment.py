@@ -36,6 +36,15 @@ class Shipment(SQLModel, table=True):
             sqlite_where=text("next_poll_at IS NOT NULL"),
         ),
         Index("ix_shipments_active_status", "active", "status", "last_event_at"),
+        # alert rules (tracker/alerts.py): each rule is a range scan on one of these
+        Index("ix_shipments_active_status_created", "active", "status", "created_at"),
+        Index("ix_shipments_active_sub_status", "active", "sub_status"),
+        Index("ix_shipments_active_promised", "active", "promised_delivery"),
+        Index("ix_shipments_active_eta", "active", "eta_latest_end", "eta_latest"),
+        Index("ix_shipments_active_customs", "active", "customs_since"),
+        # the public lookup form searches across sellers by tracking or order number
+        Index("ix_shipments_tracking_number", "tracking_number"),
+        Index("ix_shipments_order_number", "order_number"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

@@ -35,7 +35,11 @@ async def lookup(session: AsyncSession, seller_id: str, key: str, req_hash: str)
     return Replay(row.status, row.body)
 
 
-def remember(session: AsyncSession, seller_id: str, key: str, req_hash: str, status: int, body: str,
-             *, now: datetime) -> None:
-    session.add(IdempotencyRecord(seller_id=seller_id, key=key, request_hash=req_hash, status=status, body=body,
-                                  created_at=now))
+def remember(
+    session: AsyncSession, seller_id: str, key: str, req_hash: str, status: int, body: str, *, now: datetime
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            seller_id=seller_id, key=key, request_hash=req_hash, status=status, body=body, created_at=now
+        )
+    )

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker.models import Shipment, WebhookDelivery, WebhookEndpoint, WebhookMessage, new_id
@@ -56,12 +56,18 @@ async def enqueue(
         event_type=event_type,
         shipment_id=shipment.id if shipment is not None else None,
         sequence=sequence,
-        payload=json.dumps({"type": event_type, "timestamp": _iso(now), "data": data},
-                           separators=(",", ":"), ensure_ascii=False, default=str),
+        payload=json.dumps(
+            {"type": event_type, "timestamp": _iso(now), "data": data},
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
+        ),
         created_at=now,
     )
     session.add(msg)
-    query = select(WebhookEndpoint).where(WebhookEndpoint.seller_id == seller_id, WebhookEndpoint.enabled == True)  # noqa: E712
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.seller_id == seller_id, col(WebhookEndpoint.enabled).is_(True)
+    )
     if only_endpoint_id is not None:
         query = query.where(WebhookEndpoint.id == only_endpoint_id)
     for endpoint in await session.exec(query):
@@ -69,8 +75,12 @@ async def enqueue(
             continue
         session.add(
             WebhookDelivery(
-                id=new_id("dlv"), seller_id=seller_id, message_id=msg.id, endpoint_id=endpoint.id,
-                next_attempt_at=now, created_at=now,
+                id=new_id("dlv"),
+                seller_id=seller_id,
+                message_id=msg.id,
+                endpoint_id=endpoint.id,
+                next_attempt_at=now,
+                created_at=now,
             )
         )
     return msg

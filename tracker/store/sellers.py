@@ -70,8 +70,12 @@ async def create_seller(
         if parent is None or parent.kind != SellerKind.PLATFORM.value:
             raise ValueError("a merchant's parent must be an existing platform seller")
     seller = Seller(
-        id=new_id("sel"), name=name, kind=kind, parent_id=parent_id,
-        support_email=support_email, created_at=now,
+        id=new_id("sel"),
+        name=name,
+        kind=kind,
+        parent_id=parent_id,
+        support_email=support_email,
+        created_at=now,
     )
     session.add(seller)
     await session.flush()
@@ -95,8 +99,13 @@ async def create_key(
     prefix = KEY_PREFIX + secrets.token_hex(4)
     api_key = f"{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(
-        id=new_id("key"), seller_id=seller_id, prefix=prefix, key_hash=hash_key(api_key),
-        scopes=",".join(scopes), name=name, created_at=now,
+        id=new_id("key"),
+        seller_id=seller_id,
+        prefix=prefix,
+        key_hash=hash_key(api_key),
+        scopes=",".join(scopes),
+        name=name,
+        created_at=now,
     )
     session.add(row)
     await session.flush()
@@ -106,7 +115,9 @@ async def create_key(
 async def revoke_key(session: AsyncSession, key_id_or_prefix: str, *, now: datetime) -> ApiKey:
     row = (
         await session.exec(
-            select(ApiKey).where((col(ApiKey.id) == key_id_or_prefix) | (col(ApiKey.prefix) == key_id_or_prefix))
+            select(ApiKey).where(
+                (col(ApiKey.id) == key_id_or_prefix) | (col(ApiKey.prefix) == key_id_or_prefix)
+            )
         )
     ).first()
     if row is None:
@@ -153,16 +164,27 @@ async def audit(
 ) -> None:
     session.add(
         AuditLog(
-            seller_id=seller_id, actor=actor, action=action, object_type=object_type,
-            object_id=object_id, at=now, details=details or {},
+            seller_id=seller_id,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            at=now,
+            details=details or {},
         )
     )
 
 
-async def audit_trail(session: AsyncSession, seller_id: str, object_type: str, object_id: str) -> list[AuditLog]:
+async def audit_trail(
+    session: AsyncSession, seller_id: str, object_type: str, object_id: str
+) -> list[AuditLog]:
     rows = await session.exec(
         select(AuditLog)
-        .where(AuditLog.seller_id == seller_id, AuditLog.object_type == object_type, AuditLog.object_id == object_id)
+        .where(
+            AuditLog.seller_id == seller_id,
+            AuditLog.object_type == object_type,
+            AuditLog.object_id == object_id,
+        )
         .order_by(col(AuditLog.at), col(AuditLog.id))
     )
     return list(rows)

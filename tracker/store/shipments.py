@@ -15,8 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from carriers import detect
-from tracker.models import Alert, Notification, Order, Shipment, TrackingEvent, new_id
+from tracker.models import Alert, Order, Shipment, TrackingEvent, new_id
 from tracker.store import ConflictError, NotFoundError
+from tracker.store.notifications import queue_milestone
 from tracker.store.outbox import enqueue
 
 AGGREGATOR = "17track"
@@ -24,8 +25,14 @@ AGGREGATOR = "17track"
 
 def customer_key(email: str | None, country: str, postcode: str | None, name: str | None) -> str:
     """Who an order belongs to, for the never-repeat rule. Only a hash is stored on the order."""
-    basis = "|".join([(email or "").casefold(), country.upper(), (postcode or "").replace(" ", "").upper(),
-                      (name or "").casefold().strip()])
+    basis = "|".join(
+        [
+            (email or "").casefold(),
+            country.upper(),
+            (postcode or "").replace(" ", "").upper(),
+            (name or "").casefold().strip(),
+        ]
+    )
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
@@ -64,29 +71,41 @@ async def create_shipment(
     """Register one shipment (and its order when new). Raises ConflictError, NotFoundError."""
     ckey = customer_key(new.customer_email, new.dest_country, new.dest_postcode, new.customer_name)
     order = (
-        await session.exec(select(Order).where(Order.seller_id == seller_id, Order.order_number == new.order_number))
+        await session.exec(
+            select(Order).where(Order.seller_id == seller_id, Order.order_number == new.order_number)
+        )
     ).first()
     if order is None:
-        order = Order(id=new_id("ord"), seller_id=seller_id, order_number=new.order_number, customer_key=ckey,
-                      items=new.items or [], created_at=now)
+        order = Order(
+            id=new_id("ord"),
+            seller_id=seller_id,
+            order_number=new.order_number,
+            customer_key=ckey,
+            items=new.items or [],
+            created_at=now,
+        )
         session.add(order)
     elif order.customer_key != ckey:
         raise ConflictError(
             "order-number-used",
-            f"Order number {new.order_number} is already used by a different order; order numbers never repeat.",
+            f"Order number {new.order_number} is already used by a different order; "
+            "order numbers never repeat.",
         )
     else:
         dup = (
             await session.exec(
                 select(Shipment.id).where(
-                    Shipment.seller_id == seller_id, Shipment.order_id == order.id,
+                    Shipment.seller_id == seller_id,
+                    Shipment.order_id == order.id,
                     Shipment.tracking_number == new.tracking_number,
                 )
             )
         ).first()
         if dup is not None:
-            raise ConflictError("shipment-exists",
-                                f"Tracking number {new.tracking_number} is already registered on this order ({dup}).")
+            raise ConflictError(
+                "shipment-exists",
+                f"Tracking number {new.tracking_number} is already registered on this order ({dup}).",
+            )
     if new.replaces is not None:
         replaced = await get_shipment(session, seller_id, new.replaces)
         if replaced.order_id != order.id:
@@ -118,17 +137,24 @@ async def create_shipment(
     )
     session.add(shipment)
     await session.flush()
-    await enqueue(session, seller_id=seller_id, event_type="shipment.created", now=now, shipment=shipment,
-                  data=shipment_view(shipment, [], public_url=public_url))
-    if shipment.customer_email:
-        session.add(Notification(id=new_id("ntf"), seller_id=seller_id, shipment_id=shipment.id, milestone="shipped",
-                                 locale=shipment.customer_locale, next_attempt_at=now, created_at=now))
+    await enqueue(
+        session,
+        seller_id=seller_id,
+        event_type="shipment.created",
+        now=now,
+        shipment=shipment,
+        data=shipment_view(shipment, [], public_url=public_url),
+    )
+    # the standard asks that the customer get the tracking number promptly after dispatch
+    await queue_milestone(session, shipment, "shipped", now=now)
     return shipment
 
 
 async def get_shipment(session: AsyncSession, seller_id: str, shipment_id: str) -> Shipment:
     row = (
-        await session.exec(select(Shipment).where(Shipment.id == shipment_id, Shipment.seller_id == seller_id))
+        await session.exec(
+            select(Shipment).where(Shipment.id == shipment_id, Shipment.seller_id == seller_id)
+        )
     ).first()
     if row is None:
         raise NotFoundError(shipment_id)
@@ -137,7 +163,8 @@ async def get_shipment(session: AsyncSession, seller_id: str, shipment_id: str) 
 
 async def events_of(session: AsyncSession, shipment_id: str) -> list[TrackingEvent]:
     rows = await session.exec(
-        select(TrackingEvent).where(TrackingEvent.shipment_id == shipment_id)
+        select(TrackingEvent)
+        .where(TrackingEvent.shipment_id == shipment_id)
         .order_by(col(TrackingEvent.occurred_at), col(TrackingEvent.id))
     )
     return list(rows)
@@ -192,7 +219,9 @@ async def list_shipments(
     if tracking_number:
         query = query.where(Shipment.tracking_number == tracking_number)
     if has_open_alert is not None:
-        open_alert = exists().where(Alert.shipment_id == Shipment.id, col(Alert.resolved_at).is_(None))
+        open_alert = exists().where(
+            col(Alert.shipment_id) == col(Shipment.id), col(Alert.resolved_at).is_(None)
+        )
         query = query.where(open_alert if has_open_alert else ~open_alert)
     if cursor:
         query = query.where(Shipment.id < decode_cursor(cursor))
@@ -205,8 +234,9 @@ async def open_alert_kinds(session: AsyncSession, shipment_ids: list[str]) -> di
     if not shipment_ids:
         return {}
     rows = await session.exec(
-        select(Alert.shipment_id, Alert.kind).where(col(Alert.shipment_id).in_(shipment_ids),
-                                                   col(Alert.resolved_at).is_(None))
+        select(Alert.shipment_id, Alert.kind).where(
+            col(Alert.shipment_id).in_(shipment_ids), col(Alert.resolved_at).is_(None)
+        )
     )
     out: dict[str, list[str]] = {}
     for sid, kind in rows:
@@ -215,7 +245,13 @@ async def open_alert_kinds(session: AsyncSession, shipment_ids: list[str]) -> di
 
 
 async def count_shipments(session: AsyncSession, seller_id: str) -> int:
-    return int((await session.exec(select(func.count()).select_from(Shipment).where(Shipment.seller_id == seller_id))).one())
+    return int(
+        (
+            await session.exec(
+                select(func.count()).select_from(Shipment).where(Shipment.seller_id == seller_id)
+            )
+        ).one()
+    )
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -249,14 +285,26 @@ def shipment_view(
         "sub_status": s.sub_status,
         "order_number": s.order_number,
         "public_url": f"{public_url}/t/{s.public_token}",
-        "customer": {"name": s.customer_name, "email": s.customer_email, "phone": s.customer_phone,
-                     "locale": s.customer_locale},
-        "destination": {"country": s.dest_country, "postcode": s.dest_postcode, "city": s.dest_city,
-                        "address": s.dest_address},
+        "customer": {
+            "name": s.customer_name,
+            "email": s.customer_email,
+            "phone": s.customer_phone,
+            "locale": s.customer_locale,
+        },
+        "destination": {
+            "country": s.dest_country,
+            "postcode": s.dest_postcode,
+            "city": s.dest_city,
+            "address": s.dest_address,
+        },
         "origin_country": s.origin_country,
         "promised_delivery": s.promised_delivery.isoformat() if s.promised_delivery else None,
-        "eta": {"first": _iso(s.eta_first), "latest": _iso(s.eta_latest), "latest_end": _iso(s.eta_latest_end),
-                "source": s.eta_source},
+        "eta": {
+            "first": _iso(s.eta_first),
+            "latest": _iso(s.eta_latest),
+            "latest_end": _iso(s.eta_latest_end),
+            "source": s.eta_source,
+        },
         "signed_by": s.signed_by,
         "tracking_active": s.next_poll_at is not None and s.stopped_at is None,
         "stop_reason": s.stop_reason,

@@ -45,7 +45,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             session.add(row)
             await session.commit()
     request[keys.PRINCIPAL] = Principal(
-        key_id=row.id, key_prefix=row.prefix, key_seller_id=row.seller_id, seller_id=seller_id,
+        key_id=row.id,
+        key_prefix=row.prefix,
+        key_seller_id=row.seller_id,
+        seller_id=seller_id,
         scopes=frozenset(s for s in row.scopes.split(",") if s),
     )
     return await handler(request)
@@ -56,5 +59,7 @@ def require(request: web.Request, scope: str) -> Principal:
     if principal is None:
         raise _unauthorized("Authentication required.")
     if not principal.has(scope):
-        raise Problem(403, "insufficient-scope", f"This API key lacks the scope {scope}.", required_scope=scope)
+        raise Problem(
+            403, "insufficient-scope", f"This API key lacks the scope {scope}.", required_scope=scope
+        )
     return principal

@@ -111,14 +111,21 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except Problem as p:
         return problem_response(
-            p.status, p.slug, p.detail, title=p.title, instance=request.path,
-            errors=p.errors, headers=p.headers, **p.extra,
+            p.status,
+            p.slug,
+            p.detail,
+            title=p.title,
+            instance=request.path,
+            errors=p.errors,
+            headers=p.headers,
+            **p.extra,
         )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        if exc.content_type == "application/problem+json" or (exc.status < 500 and _wants_html(request)
-                                                              and exc.content_type == "text/html"):
+        if exc.content_type == "application/problem+json" or (
+            exc.status < 500 and _wants_html(request) and exc.content_type == "text/html"
+        ):
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         detail = ""
@@ -135,6 +142,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         # Never leak a stack trace; the request id ties the log line to the answer.
         log.exception("unhandled error", extra={"path": request.path, "request_id": request.get(REQUEST_ID)})
         return problem_response(
-            500, "internal-error", "Something went wrong on our side; the request id is in the logs.",
-            instance=request.path, request_id=request.get(REQUEST_ID),
+            500,
+            "internal-error",
+            "Something went wrong on our side; the request id is in the logs.",
+            instance=request.path,
+            request_id=request.get(REQUEST_ID),
         )

@@ -35,8 +35,9 @@ def validation_problem(err: ValidationError, *, prefix: str = "") -> Problem:
             message = "unknown field"
         errors.append({"path": path, "message": message, "type": e["type"]})
     first = errors[0]["path"] if errors else "$"
-    return Problem(422, "validation-error", f"The request body is not valid (first problem at {first}).",
-                   errors=errors)
+    return Problem(
+        422, "validation-error", f"The request body is not valid (first problem at {first}).", errors=errors
+    )
 
 
 async def read_json(request: web.Request) -> Any:
@@ -46,8 +47,12 @@ async def read_json(request: web.Request) -> Any:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as err:
-        raise Problem(413, "body-too-large", "The request body is larger than this server accepts.",
-                      max_bytes=err.max_size if hasattr(err, "max_size") else None) from err
+        raise Problem(
+            413,
+            "body-too-large",
+            "The request body is larger than this server accepts.",
+            max_bytes=err.max_size if hasattr(err, "max_size") else None,
+        ) from err
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -62,8 +67,12 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 def validate(model: type[M], data: Any, *, prefix: str = "") -> M:
     if not isinstance(data, dict):
-        raise Problem(422, "validation-error", "The body must be a JSON object.",
-                      errors=[{"path": prefix or "$", "message": "expected an object", "type": "object_type"}])
+        raise Problem(
+            422,
+            "validation-error",
+            "The body must be a JSON object.",
+            errors=[{"path": prefix or "$", "message": "expected an object", "type": "object_type"}],
+        )
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -28,12 +28,20 @@ MAX_IDEMPOTENCY_KEY = 255
 
 def _new_from(body: ShipmentCreate) -> store.NewShipment:
     return store.NewShipment(
-        tracking_number=body.tracking_number, order_number=body.order_number, dest_country=body.destination.country,
-        carrier=body.carrier, customer_name=body.customer.name, customer_email=body.customer.email,
-        customer_phone=body.customer.phone, customer_locale=body.customer.locale,
-        dest_postcode=body.destination.postcode, dest_city=body.destination.city,
-        dest_address=body.destination.address, origin_country=body.origin_country,
-        promised_delivery=body.promised_delivery, items=[i.model_dump(exclude_none=True) for i in body.items],
+        tracking_number=body.tracking_number,
+        order_number=body.order_number,
+        dest_country=body.destination.country,
+        carrier=body.carrier,
+        customer_name=body.customer.name,
+        customer_email=body.customer.email,
+        customer_phone=body.customer.phone,
+        customer_locale=body.customer.locale,
+        dest_postcode=body.destination.postcode,
+        dest_city=body.destination.city,
+        dest_address=body.destination.address,
+        origin_country=body.origin_country,
+        promised_delivery=body.promised_delivery,
+        items=[i.model_dump(exclude_none=True) for i in body.items],
         replaces=body.replaces,
     )
 
@@ -50,7 +58,9 @@ async def _idempotent(
     """Run `produce` in one transaction, remembering its answer under the Idempotency-Key."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise Problem(400, "bad-idempotency-key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+        raise Problem(
+            400, "bad-idempotency-key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
+        )
     raw = await request.read()
     req_hash = idem.request_hash(request.method, request.path, raw)
     now = request.app[keys.CLOCK]()
@@ -59,11 +69,18 @@ async def _idempotent(
             try:
                 replay = await idem.lookup(session, principal.seller_id, key, req_hash)
             except idem.KeyReused as err:
-                raise Problem(422, "idempotency-key-reused",
-                              "This Idempotency-Key was used with a different request body.") from err
+                raise Problem(
+                    422,
+                    "idempotency-key-reused",
+                    "This Idempotency-Key was used with a different request body.",
+                ) from err
             if replay is not None:
-                return web.Response(status=replay.status, text=replay.body, content_type="application/json",
-                                    headers={"Idempotent-Replayed": "true"})
+                return web.Response(
+                    status=replay.status,
+                    text=replay.body,
+                    content_type="application/json",
+                    headers={"Idempotent-Replayed": "true"},
+                )
         try:
             status, payload = await produce(session)
         except ConflictError as err:
@@ -71,8 +88,12 @@ async def _idempotent(
             raise Problem(409, err.slug, err.detail) from err
         except NotFoundError as err:
             await session.rollback()
-            raise Problem(422, "unknown-reference", f"No such shipment: {err}",
-                          errors=[{"path": "replaces", "message": "no such shipment", "type": "reference"}]) from err
+            raise Problem(
+                422,
+                "unknown-reference",
+                f"No such shipment: {err}",
+                errors=[{"path": "replaces", "message": "no such shipment", "type": "reference"}],
+            ) from err
         text = json.dumps(payload, ensure_ascii=False)
         if key is not None:
             idem.remember(session, principal.seller_id, key, req_hash, status, text, now=now)
@@ -81,7 +102,9 @@ async def _idempotent(
         except IntegrityError as err:
             # a concurrent request registered the same order number or used the same key
             await session.rollback()
-            raise Problem(409, "conflict", "A concurrent request changed the same order or Idempotency-Key; retry.") from err
+            raise Problem(
+                409, "conflict", "A concurrent request changed the same order or Idempotency-Key; retry."
+            ) from err
     return web.Response(status=status, text=text, content_type="application/json")
 
 
@@ -92,10 +115,18 @@ async def create(request: web.Request) -> web.Response:
     now = request.app[keys.CLOCK]()
 
     async def produce(session: AsyncSession) -> tuple[int, Any]:
-        shipment = await store.create_shipment(session, principal.seller_id, _new_from(body), now=now,
-                                               public_url=_public_url(request))
-        await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
-                                 action="shipment.created", object_type="shipment", object_id=shipment.id, now=now)
+        shipment = await store.create_shipment(
+            session, principal.seller_id, _new_from(body), now=now, public_url=_public_url(request)
+        )
+        await seller_store.audit(
+            session,
+            seller_id=principal.seller_id,
+            actor=principal.key_prefix,
+            action="shipment.created",
+            object_type="shipment",
+            object_id=shipment.id,
+            now=now,
+        )
         return 201, store.shipment_view(shipment, [], public_url=_public_url(request))
 
     return await _idempotent(request, principal, produce)
@@ -112,22 +143,33 @@ async def create_batch(request: web.Request) -> web.Response:
         except Problem as p:
             errors.extend(p.errors)
     if errors:
-        raise Problem(422, "validation-error", "Some shipments in the batch are not valid; none was created.",
-                      errors=errors)
+        raise Problem(
+            422,
+            "validation-error",
+            "Some shipments in the batch are not valid; none was created.",
+            errors=errors,
+        )
     now = request.app[keys.CLOCK]()
 
     async def produce(session: AsyncSession) -> tuple[int, Any]:
         created = []
         for i, item in enumerate(items):
             try:
-                shipment = await store.create_shipment(session, principal.seller_id, _new_from(item), now=now,
-                                                       public_url=_public_url(request))
+                shipment = await store.create_shipment(
+                    session, principal.seller_id, _new_from(item), now=now, public_url=_public_url(request)
+                )
             except ConflictError as err:
                 raise ConflictError(err.slug, f"shipments[{i}]: {err.detail}") from err
             created.append(store.shipment_view(shipment, [], public_url=_public_url(request)))
-        await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
-                                 action="shipments.batch_created", object_type="batch",
-                                 object_id=str(len(created)), now=now)
+        await seller_store.audit(
+            session,
+            seller_id=principal.seller_id,
+            actor=principal.key_prefix,
+            action="shipments.batch_created",
+            object_type="batch",
+            object_id=str(len(created)),
+            now=now,
+        )
         return 201, {"shipments": created}
 
     return await _idempotent(request, principal, produce)
@@ -142,8 +184,11 @@ async def get_one(request: web.Request) -> web.Response:
             raise Problem(404, "not-found", "No such shipment.") from err
         events = await store.events_of(session, shipment.id)
         alerts = await store.open_alert_kinds(session, [shipment.id])
-    return web.json_response(store.shipment_view(shipment, events, public_url=_public_url(request),
-                                                 open_alerts=alerts.get(shipment.id, [])))
+    return web.json_response(
+        store.shipment_view(
+            shipment, events, public_url=_public_url(request), open_alerts=alerts.get(shipment.id, [])
+        )
+    )
 
 
 async def list_all(request: web.Request) -> web.Response:
@@ -156,17 +201,30 @@ async def list_all(request: web.Request) -> web.Response:
         raise problem from err
     async with request.app[keys.SESSIONMAKER]() as session:
         try:
-            page = await store.list_shipments(session, principal.seller_id, **filters.model_dump(exclude={"limit", "cursor"}),
-                                              limit=filters.limit, cursor=filters.cursor)
+            page = await store.list_shipments(
+                session,
+                principal.seller_id,
+                **filters.model_dump(exclude={"limit", "cursor"}),
+                limit=filters.limit,
+                cursor=filters.cursor,
+            )
         except ValueError as err:
-            raise Problem(400, "bad-query", "The cursor is not valid.",
-                          errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}]) from err
+            raise Problem(
+                400,
+                "bad-query",
+                "The cursor is not valid.",
+                errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}],
+            ) from err
         alerts = await store.open_alert_kinds(session, [s.id for s in page.items])
-    return web.json_response({
-        "data": [store.shipment_view(s, [], public_url=_public_url(request), open_alerts=alerts.get(s.id, []))
-                 for s in page.items],
-        "next_cursor": page.next_cursor,
-    })
+    return web.json_response(
+        {
+            "data": [
+                store.shipment_view(s, [], public_url=_public_url(request), open_alerts=alerts.get(s.id, []))
+                for s in page.items
+            ],
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 async def update(request: web.Request) -> web.Response:
@@ -186,17 +244,33 @@ async def update(request: web.Request) -> web.Response:
             shipment.carrier_candidates = [body.carrier]
             if shipment.stopped_at is None:
                 shipment.next_poll_at = now
-        if "promised_delivery" in body.model_fields_set and body.promised_delivery != shipment.promised_delivery:
+        if (
+            "promised_delivery" in body.model_fields_set
+            and body.promised_delivery != shipment.promised_delivery
+        ):
             changes["promised_delivery"] = [str(shipment.promised_delivery), str(body.promised_delivery)]
             shipment.promised_delivery = body.promised_delivery
         if changes:
             shipment.updated_at = now
             session.add(shipment)
-            await enqueue(session, seller_id=principal.seller_id, event_type="shipment.updated", now=now,
-                          shipment=shipment, data={"id": shipment.id, "changes": changes})
-            await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
-                                     action="shipment.updated", object_type="shipment", object_id=shipment.id,
-                                     now=now, details=changes)
+            await enqueue(
+                session,
+                seller_id=principal.seller_id,
+                event_type="shipment.updated",
+                now=now,
+                shipment=shipment,
+                data={"id": shipment.id, "changes": changes},
+            )
+            await seller_store.audit(
+                session,
+                seller_id=principal.seller_id,
+                actor=principal.key_prefix,
+                action="shipment.updated",
+                object_type="shipment",
+                object_id=shipment.id,
+                now=now,
+                details=changes,
+            )
             await session.commit()
         events = await store.events_of(session, shipment.id)
     return web.json_response(store.shipment_view(shipment, events, public_url=_public_url(request)))
@@ -217,8 +291,15 @@ async def stop(request: web.Request) -> web.Response:
             shipment.active = False
             shipment.updated_at = now
             session.add(shipment)
-            await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
-                                     action="shipment.stopped", object_type="shipment", object_id=shipment.id, now=now)
+            await seller_store.audit(
+                session,
+                seller_id=principal.seller_id,
+                actor=principal.key_prefix,
+                action="shipment.stopped",
+                object_type="shipment",
+                object_id=shipment.id,
+                now=now,
+            )
             await session.commit()
     return web.json_response(store.shipment_view(shipment, [], public_url=_public_url(request)))
 

@@ -1,0 +1,33 @@
+"""One dispatcher pass in a child process, so a test can SIGKILL it mid-delivery.
+
+    python tests/integration/webhook_worker.py DB_URL SCHEMA NOW_ISO OWNER
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+
+from tracker.db import create_engine, create_sessionmaker
+from tracker.settings import WebhookSettings
+from tracker.webhooks.dispatcher import run_once
+from tracker.webhooks.sender import make_session
+
+
+async def main(url: str, schema: str, now_iso: str, owner: str) -> int:
+    engine = create_engine(url, schema=schema)
+    http = make_session(allow_loopback=True)
+    try:
+        return await run_once(
+            create_sessionmaker(engine), http, now=datetime.fromisoformat(now_iso),
+            settings=WebhookSettings(allow_loopback=True), owner=owner, rand=lambda: 0.5,
+        )
+    finally:
+        await http.close()
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    sent = asyncio.run(main(*sys.argv[1:5]))
+    sys.stdout.write(f"{sent}\n")

@@ -1,0 +1,1 @@
+"""Server-rendered HTML pages: the public tracking pages for customers."""
