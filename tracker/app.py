@@ -15,6 +15,8 @@ from tracker.db import create_sessionmaker, engine_for
 from tracker.logs import request_log_middleware
 from tracker.metrics import Metrics, metrics_middleware
 from tracker.scheduler import Job, add_job, scheduler_ctx
+from tracker import polling
+from tracker.web.api import carrier_push
 from tracker.settings import Settings
 from tracker.web import ops
 from tracker.web.api import shipments as shipments_api
@@ -89,5 +91,8 @@ def create_app(
     add_job(app, Job("retention", 24 * 3600, _retention_job))
     add_job(app, Job("webhooks", settings.webhooks.tick_seconds, dispatcher.tick))
     # started last so it stops first, before the resources its jobs use
+    app.cleanup_ctx.append(polling.poller_ctx)
+    carrier_push.add_routes(app)
+    add_job(app, Job("poll", settings.polling.tick_seconds, polling.poll_job))
     app.cleanup_ctx.append(scheduler_ctx)
     return app

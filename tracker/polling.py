@@ -1,0 +1,482 @@
+"""The tracking engine: claim due shipments, poll carriers in batches, persist, reschedule.
+
+One cycle (`Poller.run_once`): lease due shipments, group them by carrier (the carrier, or
+the next untried candidate), cut batches at the adapter's batch limit and call adapters
+concurrently inside each carrier's token bucket and circuit breaker. Each batch's results
+are written in ONE transaction: new events, status, ETA, next poll, lease release and the
+outbox messages and notifications they cause. A worker that dies mid-cycle loses nothing:
+its leases expire and another worker polls those shipments again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from carriers.base import CarrierError, CarrierEvent, Location, RateLimited, TimeBasis, TrackResult
+from carriers.status import CUSTOMS, Status, SubStatus
+from tracker import keys
+from tracker.carrier_registry import CarrierRuntime, build_carriers
+from tracker.clock import Clock
+from tracker.db import SessionMaker, write_transaction
+from tracker.eta import Eta, LaneEstimate, estimate, eta_moved, lane_estimate
+from tracker.models import Shipment, TrackingEvent
+from tracker.schedule import PollPolicy, backoff, next_poll
+from tracker.settings import PollingSettings
+from tracker.store import tracking as store
+from tracker.store.notifications import on_status_change
+from tracker.store.outbox import enqueue
+from tracker.timeline import derive_status, fingerprint, merge
+
+log = logging.getLogger("tracker.polling")
+
+Sleep = Callable[[float], Awaitable[None]]
+_CONFIRMABLE = frozenset({Status.DELIVERED, Status.RETURNED})
+#: a failed call is retried after full-jitter backoff between these bounds (seconds)
+ERROR_BACKOFF_BASE = 60.0
+ERROR_BACKOFF_CAP = 4 * 3600.0
+
+
+def owner_id() -> str:
+    """hostname:pid:random, unique per process run, for leases."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle did; handy for logs, metrics and tests."""
+
+    claimed: int = 0
+    applied: int = 0
+    requests: int = 0
+    rescheduled: int = 0
+    failed_batches: int = 0
+    new_events: int = 0
+
+
+@dataclass(slots=True)
+class _Cycle:
+    now: datetime
+    report: CycleReport
+    lanes: dict[tuple[str, str, str], LaneEstimate | None] = field(default_factory=dict)
+    #: index into carrier_candidates tried so far, per shipment without a carrier
+    attempt: dict[str, int] = field(default_factory=dict)
+
+
+def pick_result(results: Sequence[TrackResult], registered_at: datetime) -> TrackResult | None:
+    """The result that matches a registration when one number maps to several shipments:
+    the newest that began at or after the registration, else the newest."""
+    found = [r for r in results if r.found and r.error is None]
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+
+    def began(r: TrackResult) -> datetime:
+        return min((e.occurred_at for e in r.events), default=registered_at)
+
+    after = [r for r in found if began(r) >= registered_at]
+    return max(after or found, key=began)
+
+
+def stored_event(row: TrackingEvent) -> CarrierEvent:
+    location = None
+    if any((row.city, row.region, row.country, row.postcode)):
+        location = Location(city=row.city, region=row.region, country=row.country, postcode=row.postcode)
+    return CarrierEvent(
+        occurred_at=row.occurred_at, time_basis=TimeBasis(row.time_basis), local_time=row.local_time,
+        status=Status(row.status), sub_status=SubStatus(row.sub_status), raw_code=row.raw_code,
+        description=row.description, location=location, provider=row.provider,
+        utc_offset_minutes=row.utc_offset_minutes,
+    )
+
+
+def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> dict[str, Any]:
+    loc = e.location or Location()
+    return {
+        "shipment_id": shipment_id, "fingerprint": fp, "occurred_at": e.occurred_at,
+        "time_basis": e.time_basis.value, "local_time": e.local_time[:32], "utc_offset_minutes": e.utc_offset_minutes,
+        "status": e.status.value, "sub_status": e.sub_status.value, "raw_code": e.raw_code[:64],
+        "description": e.description[:1000], "city": (loc.city or None) and loc.city[:200],
+        "region": (loc.region or None) and loc.region[:200], "country": loc.country,
+        "postcode": (loc.postcode or None) and loc.postcode[:32], "provider": e.provider[:64], "recorded_at": now,
+    }
+
+
+def _event_view(e: CarrierEvent) -> dict[str, Any]:
+    loc = e.location or Location()
+    return {
+        "occurred_at": e.occurred_at.isoformat(), "local_time": e.local_time, "status": e.status.value,
+        "sub_status": e.sub_status.value, "description": e.description, "provider": e.provider,
+        "location": {"city": loc.city, "region": loc.region, "country": loc.country, "postcode": loc.postcode},
+    }
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def _customs_since(events: Sequence[CarrierEvent]) -> datetime | None:
+    """When the trailing run of customs events began (None when not in customs)."""
+    since = None
+    for event in reversed(events):
+        if event.sub_status not in CUSTOMS:
+            break
+        since = event.occurred_at
+    return since
+
+
+class Poller:
+    """Polls carriers for due shipments. Time, randomness and sleeping are injected."""
+
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        carriers: Mapping[str, CarrierRuntime],
+        *,
+        clock: Clock,
+        settings: PollingSettings,
+        owner: str | None = None,
+        rand: Callable[[], float] = random.random,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.carriers = dict(carriers)
+        self.clock = clock
+        self.settings = settings
+        self.owner = owner or owner_id()
+        self.rand = rand
+        self.sleep = sleep
+        self.default_policy = PollPolicy(jitter=settings.jitter)
+
+    def policy(self, code: str | None) -> PollPolicy:
+        runtime = self.carriers.get(code or "")
+        return runtime.policy if runtime is not None else self.default_policy
+
+    # --- the cycle ----------------------------------------------------------------------
+
+    async def run_once(self) -> CycleReport:
+        """Claim due shipments and poll them once. Returns what was done."""
+        now = self.clock()
+        cycle = _Cycle(now=now, report=CycleReport())
+        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
+        async with write_transaction(self.sessionmaker) as session:
+            claimed = await store.claim_due(session, now=now, owner=self.owner, lease_until=lease_until,
+                                            limit=self.settings.claim_limit)
+        cycle.report.claimed = len(claimed)
+        work = claimed
+        while work:
+            groups: dict[str, list[Shipment]] = {}
+            unroutable: list[Shipment] = []
+            for shipment in work:
+                code = self._route(shipment, cycle)
+                if code is None:
+                    unroutable.append(shipment)
+                else:
+                    groups.setdefault(code, []).append(shipment)
+            if unroutable:
+                await self._apply([(s, None, s.carrier or "") for s in unroutable], cycle)
+            retry = await asyncio.gather(*(self._poll_carrier(code, ships, cycle) for code, ships in groups.items()))
+            work = [s for group in retry for s in group]
+        if claimed:
+            log.info("poll cycle", extra={"action": "poll_cycle", **vars_of(cycle.report)})
+        return cycle.report
+
+    def _route(self, shipment: Shipment, cycle: _Cycle) -> str | None:
+        """The carrier to ask: the known carrier, else the next untried candidate we can reach."""
+        if shipment.carrier:
+            return shipment.carrier if shipment.carrier in self.carriers else None
+        candidates = shipment.carrier_candidates or []
+        i = cycle.attempt.get(shipment.id, -1) + 1
+        while i < len(candidates) and candidates[i] not in self.carriers:
+            i += 1
+        cycle.attempt[shipment.id] = i
+        return candidates[i] if i < len(candidates) else None
+
+    async def _poll_carrier(self, code: str, shipments: list[Shipment], cycle: _Cycle) -> list[Shipment]:
+        limit = max(1, self.carriers[code].adapter.batch_limit)
+        batches = [shipments[i : i + limit] for i in range(0, len(shipments), limit)]
+        gate = asyncio.Semaphore(self.settings.concurrency_per_carrier)
+
+        async def one(batch: list[Shipment]) -> list[Shipment]:
+            async with gate:
+                return await self._poll_batch(code, batch, cycle)
+
+        retry = await asyncio.gather(*(one(b) for b in batches))
+        return [s for group in retry for s in group]
+
+    async def _wait_for_token(self, runtime: CarrierRuntime) -> float:
+        """Take a token, sleeping (injected) for short waits; returns a too-long wait instead."""
+        wait = runtime.bucket.try_acquire()
+        while wait > 0:
+            if wait > self.settings.max_token_wait_seconds:
+                return wait
+            await self.sleep(wait)
+            wait = runtime.bucket.try_acquire()
+        return 0.0
+
+    async def _poll_batch(self, code: str, batch: list[Shipment], cycle: _Cycle) -> list[Shipment]:
+        """Ask the carrier about one batch; returns shipments to try with their next candidate."""
+        runtime = self.carriers[code]
+        now = cycle.now
+        if not runtime.breaker.allow():
+            await self._reschedule(batch, now + timedelta(seconds=max(1.0, runtime.breaker.retry_in())), cycle)
+            return []
+        wait = await self._wait_for_token(runtime)
+        if wait > 0:
+            await self._reschedule(batch, now + timedelta(seconds=wait), cycle)
+            return []
+        numbers = list(dict.fromkeys(s.tracking_number for s in batch))
+        cycle.report.requests += 1
+        try:
+            results = await runtime.adapter.track(numbers)
+        except RateLimited as err:
+            pause = err.retry_after if err.retry_after is not None else runtime.adapter.default_retry_after
+            runtime.bucket.pause_for(pause)
+            log.info("carrier rate limited", extra={"carrier": code, "retry_after": pause})
+            await self._reschedule(batch, now + timedelta(seconds=max(1.0, pause)), cycle)
+            return []
+        except CarrierError as err:
+            runtime.breaker.record_failure()
+            cycle.report.failed_batches += 1
+            log.warning("carrier call failed", extra={"carrier": code, "error": str(err),
+                                                      "error_type": type(err).__name__})
+            await self._reschedule(batch, None, cycle, failed=True)
+            return []
+        runtime.breaker.record_success()
+        by_number: dict[str, list[TrackResult]] = {}
+        for result in results:
+            by_number.setdefault(result.tracking_number, []).append(result)
+        retry: list[Shipment] = []
+        items: list[tuple[Shipment, TrackResult | None, str]] = []
+        for shipment in batch:
+            result = pick_result(by_number.get(shipment.tracking_number, []), shipment.created_at)
+            if result is None and not shipment.carrier and self._has_next(shipment, cycle):
+                retry.append(shipment)
+            else:
+                items.append((shipment, result, code))
+        await self._apply(items, cycle)
+        return retry
+
+    def _has_next(self, shipment: Shipment, cycle: _Cycle) -> bool:
+        candidates = shipment.carrier_candidates or []
+        return any(c in self.carriers for c in candidates[cycle.attempt.get(shipment.id, -1) + 1 :])
+
+    async def _reschedule(self, batch: list[Shipment], at: datetime | None, cycle: _Cycle, *,
+                          failed: bool = False) -> None:
+        plans = []
+        for s in batch:
+            when = at
+            if when is None:
+                delay = backoff(s.poll_errors, base=ERROR_BACKOFF_BASE, cap=ERROR_BACKOFF_CAP, rand=self.rand())
+                when = cycle.now + timedelta(seconds=max(ERROR_BACKOFF_BASE / 2, delay))
+            plans.append((s.id, when, failed))
+        async with write_transaction(self.sessionmaker) as session:
+            await store.reschedule(session, plans, owner=self.owner, now=cycle.now)
+        cycle.report.rescheduled += len(batch)
+
+    # --- persistence --------------------------------------------------------------------
+
+    async def _apply(self, items: list[tuple[Shipment, TrackResult | None, str]], cycle: _Cycle, *,
+                     owner: str | None = "") -> None:
+        """Write a batch's results in one transaction (only rows whose lease we still hold)."""
+        if not items:
+            return
+        lease_owner = self.owner if owner == "" else owner
+        async with write_transaction(self.sessionmaker) as session:
+            fresh = {s.id: s for s in await store.lock_leased(session, [s.id for s, _, _ in items], lease_owner)}
+            stored = await store.events_by_shipment(session, list(fresh))
+            rows: list[dict[str, Any]] = []
+            for old, result, code in items:
+                shipment = fresh.get(old.id)
+                if shipment is None:
+                    continue
+                await self._apply_one(session, shipment, result, code, stored[shipment.id], cycle, rows,
+                                      release=lease_owner is not None)
+            await store.insert_events(session, rows)
+        cycle.report.new_events += len(rows)
+
+    async def _lane(self, session: AsyncSession, shipment: Shipment, cycle: _Cycle) -> LaneEstimate | None:
+        if not shipment.carrier or not shipment.origin_country:
+            return None
+        key = (shipment.carrier, shipment.origin_country, shipment.dest_country)
+        if key not in cycle.lanes:
+            days = await store.lane_transit_days(session, *key)
+            cycle.lanes[key] = lane_estimate(days, min_samples=self.settings.eta_min_samples)
+        return cycle.lanes[key]
+
+    async def _apply_one(
+        self, session: AsyncSession, s: Shipment, result: TrackResult | None, code: str,
+        stored: list[TrackingEvent], cycle: _Cycle, rows: list[dict[str, Any]], *, release: bool,
+    ) -> None:
+        now = cycle.now
+        prev = (Status(s.status), SubStatus(s.sub_status))
+        status, sub = prev
+        new_events: list[CarrierEvent] = []
+        if result is not None:
+            if not s.carrier:
+                s.carrier = code
+            known = {row.fingerprint for row in stored}
+            merged = merge([stored_event(row) for row in stored], result.events)
+            for event in merged.new_events:
+                fp = fingerprint(event)
+                if fp not in known:
+                    new_events.append(event)
+                    rows.append(_event_row(s.id, fp, event, now))
+            status, sub = derive_status(merged.events, prev, (result.status, result.sub_status),
+                                        previous_since=s.status_changed_at)
+            if merged.events:
+                s.first_event_at = merged.events[0].occurred_at
+                s.last_event_at = merged.events[-1].occurred_at
+            s.customs_since = _customs_since(merged.events) if sub in CUSTOMS else None
+            if status == Status.DELIVERED:
+                delivered = [e.occurred_at for e in merged.events if e.status == Status.DELIVERED]
+                s.delivered_at = delivered[-1] if delivered else (s.delivered_at or now)
+            else:
+                s.delivered_at = None
+            signer = result.signed_by or s.signed_by
+            s.signed_by = signer[:200] if signer else None
+            s.origin_country = s.origin_country or result.origin_country
+        eta_change = await self._update_eta(session, s, result, status, cycle)
+
+        decision = next_poll(now=now, status=status, sub_status=sub, registered_at=s.created_at,
+                             last_event_at=s.last_event_at, confirmed_terminal=prev[0] in _CONFIRMABLE,
+                             policy=self.policy(s.carrier or code), jitter=self.rand())
+        if decision.expire:
+            status, sub = Status.EXPIRED, SubStatus.OTHER
+            s.stop_reason = "expired"
+        elif decision.next_at is None and status in _CONFIRMABLE:
+            s.confirmed_terminal = True
+            s.stop_reason = status.value
+        s.next_poll_at = decision.next_at if s.stopped_at is None else None
+        s.active = s.next_poll_at is not None
+        if release:
+            s.lease_owner, s.lease_until = None, None
+        s.poll_count += 1
+        s.poll_errors = 0
+        s.last_polled_at = now
+        changed = (status, sub) != prev
+        if changed:
+            s.status, s.sub_status = status.value, sub.value
+            s.status_changed_at = now
+        if changed or new_events or eta_change is not None:
+            s.updated_at = now
+        session.add(s)
+        await self._outbox(session, s, prev, new_events, eta_change, now)
+
+    async def _update_eta(self, session: AsyncSession, s: Shipment, result: TrackResult | None, status: Status,
+                          cycle: _Cycle) -> tuple[Eta | None, Eta] | None:
+        """Refresh eta_latest; returns (old, new) when the move is worth a message."""
+        if status in (Status.DELIVERED, Status.RETURNED, Status.EXPIRED):
+            return None
+        carrier_eta = result.estimated_delivery if result is not None else None
+        carrier_end = result.estimated_delivery_end if result is not None else None
+        lane = None
+        if carrier_eta is None and carrier_end is None:
+            lane = await self._lane(session, s, cycle)
+        new = estimate(s.first_event_at or s.created_at, carrier_eta, carrier_end, lane)
+        if new is None:
+            return None
+        old = None
+        if s.eta_latest is not None:
+            source = "carrier" if s.eta_source == "carrier" else "lane"
+            old = Eta(likely=s.eta_latest, latest=s.eta_latest_end or s.eta_latest, source=source)
+        s.eta_first = s.eta_first or new.likely
+        s.eta_latest, s.eta_latest_end, s.eta_source = new.likely, new.latest, new.source
+        return (old, new) if eta_moved(old, new) else None
+
+    async def _outbox(self, session: AsyncSession, s: Shipment, prev: tuple[Status, SubStatus],
+                      new_events: list[CarrierEvent], eta_change: tuple[Eta | None, Eta] | None,
+                      now: datetime) -> None:
+        base = {"id": s.id, "tracking_number": s.tracking_number, "order_number": s.order_number,
+                "carrier": s.carrier, "status": s.status, "sub_status": s.sub_status}
+        if new_events:
+            await enqueue(session, seller_id=s.seller_id, event_type="shipment.updated", now=now, shipment=s,
+                          data={**base, "new_events": [_event_view(e) for e in new_events]})
+        if s.status != prev[0].value:
+            await on_status_change(session, s, s.status, now=now)
+            await enqueue(session, seller_id=s.seller_id, event_type="shipment.status_changed", now=now, shipment=s,
+                          data={**base, "previous_status": prev[0].value, "previous_sub_status": prev[1].value})
+            if s.status == Status.DELIVERED.value:
+                await enqueue(session, seller_id=s.seller_id, event_type="shipment.delivered", now=now, shipment=s,
+                              data={**base, "delivered_at": _iso(s.delivered_at), "signed_by": s.signed_by})
+        if eta_change is not None:
+            old, new = eta_change
+            await enqueue(session, seller_id=s.seller_id, event_type="shipment.eta_changed", now=now, shipment=s,
+                          data={**base, "eta": {"likely": _iso(new.likely), "latest": _iso(new.latest),
+                                                "source": new.source},
+                                "previous": None if old is None else {"likely": _iso(old.likely),
+                                                                      "latest": _iso(old.latest)},
+                                "eta_first": _iso(s.eta_first)})
+
+    # --- pushes and shutdown ------------------------------------------------------------
+
+    async def ingest(self, code: str, results: Sequence[TrackResult]) -> int:
+        """Feed pushed results (17TRACK webhooks) through the same persistence path.
+
+        Matches every seller's active shipment with the number whose carrier is `code` or
+        still unknown. Leases are left alone: a poll in flight simply finds nothing new.
+        Returns how many shipments were updated.
+        """
+        cycle = _Cycle(now=self.clock(), report=CycleReport())
+        wanted = {r.tracking_number for r in results if r.tracking_number}
+        async with self.sessionmaker() as session:
+            candidates = await store.shipments_by_number(session, sorted(wanted))
+            await session.rollback()
+        items: list[tuple[Shipment, TrackResult | None, str]] = []
+        for shipment in candidates:
+            if shipment.stopped_at is not None or shipment.carrier not in (None, code):
+                continue
+            mine = [r for r in results if r.tracking_number == shipment.tracking_number]
+            result = pick_result(mine, shipment.created_at)
+            if result is not None:
+                items.append((shipment, result, code))
+        await self._apply(items, cycle, owner=None)
+        return len(items)
+
+    async def release(self) -> int:
+        """Free the leases this process holds (graceful shutdown)."""
+        async with write_transaction(self.sessionmaker) as session:
+            return await store.release_leases(session, self.owner)
+
+
+def vars_of(report: CycleReport) -> dict[str, int]:
+    return {name: getattr(report, name) for name in report.__dataclass_fields__}
+
+
+POLLER: web.AppKey[Poller] = web.AppKey("poller", Poller)
+
+
+async def poller_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Builds the carriers and the poller; on shutdown releases this process's leases."""
+    settings = app[keys.SETTINGS]
+    services = app[keys.SERVICES]
+    carriers = build_carriers(settings, app[keys.HTTP], clock=app[keys.CLOCK],
+                              simulator_url=services.get("simulator_url"))
+    poller = Poller(app[keys.SESSIONMAKER], carriers, clock=app[keys.CLOCK], settings=settings.polling)
+    app[POLLER] = poller
+    yield
+    try:
+        released = await poller.release()
+    except (SQLAlchemyError, OSError) as err:
+        # the database is gone: the leases simply expire
+        log.warning("leases not released", extra={"owner": poller.owner, "error": str(err)})
+        return
+    if released:
+        log.info("leases released", extra={"count": released, "owner": poller.owner})
+
+
+async def poll_job(app: web.Application) -> CycleReport:
+    return await app[POLLER].run_once()

@@ -1,0 +1,246 @@
+"""Alerts: the scan's set-based queries and the seller API's reads and transitions.
+
+Opening relies on the partial unique index (one open alert per kind per shipment): rows go in
+with ON CONFLICT DO NOTHING ... RETURNING, so when two scans race only the winner's rows come
+back and only the winner writes outbox messages. Transitions are conditional UPDATEs
+(`WHERE resolved_at IS NULL`), so an automatic and a manual resolution cannot both win.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tracker.models import Alert, Shipment, new_id
+from tracker.store import ConflictError, NotFoundError
+
+_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    id: str
+    seller_id: str
+    carrier: str | None
+    origin_country: str | None
+    dest_country: str
+    status: str
+    sub_status: str
+
+
+def _open_of(kind: str) -> ColumnElement[bool]:
+    return exists().where(col(Alert.shipment_id) == Shipment.id, col(Alert.kind) == kind,
+                          col(Alert.resolved_at).is_(None))
+
+
+async def candidates(session: AsyncSession, kind: str, branch: ColumnElement[bool], *, limit: int) -> list[Candidate]:
+    """Active shipments matching `branch` with no open alert of `kind`."""
+    if limit <= 0:
+        return []
+    query = (
+        select(Shipment.id, Shipment.seller_id, Shipment.carrier, Shipment.origin_country, Shipment.dest_country,
+               Shipment.status, Shipment.sub_status)
+        .where(col(Shipment.active) == True, branch, ~_open_of(kind))  # noqa: E712  (= true uses the index)
+        .limit(limit)
+    )
+    return [Candidate(*row) for row in await session.exec(query)]
+
+
+async def count_matching(session: AsyncSession, branch: ColumnElement[bool]) -> int:
+    """Active shipments matching `branch` (the benchmark's floor: the bare indexed count)."""
+    query = select(func.count()).select_from(Shipment).where(col(Shipment.active) == True, branch)  # noqa: E712
+    return int((await session.exec(query)).one())
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert(Alert) if dialect == "postgresql" else sqlite.insert(Alert)
+
+
+async def insert_open(
+    session: AsyncSession, kind: str, rows: Sequence[tuple[Candidate, dict[str, object]]], *, now: datetime
+) -> list[Alert]:
+    """Open one alert per candidate; those already open (a concurrent scan) are skipped."""
+    out: list[Alert] = []
+    for start in range(0, len(rows), _CHUNK):
+        values = [
+            {"id": new_id("alr"), "seller_id": c.seller_id, "shipment_id": c.id, "kind": kind, "state": "open",
+             "opened_at": now, "details": details}
+            for c, details in rows[start : start + _CHUNK]
+        ]
+        stmt = (
+            _insert(session)
+            .on_conflict_do_nothing(index_elements=["shipment_id", "kind"], index_where=text("resolved_at IS NULL"))
+            .returning(Alert)
+        )
+        result = await session.execute(stmt, values)
+        out.extend(result.scalars())
+    return out
+
+
+async def lock_shipments(session: AsyncSession, ids: Sequence[str]) -> dict[str, Shipment]:
+    """Shipments by id, row-locked on PostgreSQL so the webhook sequence we bump is current;
+    locked in id order so two lockers never deadlock."""
+    found: dict[str, Shipment] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = (select(Shipment).where(col(Shipment.id).in_(ids[start : start + _CHUNK]))
+                 .order_by(col(Shipment.id)).with_for_update())
+        for shipment in await session.exec(query):
+            found[shipment.id] = shipment
+    return found
+
+
+async def cleared(session: AsyncSession, kind: str, condition: ColumnElement[bool], *, limit: int) -> list[str]:
+    """Open alerts of `kind` whose shipment no longer meets `condition`."""
+    still = exists().where(col(Shipment.id) == Alert.shipment_id, condition)
+    query = (
+        select(Alert.id)
+        .where(col(Alert.kind) == kind, col(Alert.resolved_at).is_(None), ~still)
+        .order_by(col(Alert.id))
+        .limit(limit)
+    )
+    return list(await session.exec(query))
+
+
+async def resolve(
+    session: AsyncSession,
+    ids: Sequence[str],
+    *,
+    now: datetime,
+    actor: str,
+    resolution: str,
+    note: str | None = None,
+    reshipment_id: str | None = None,
+) -> list[Alert]:
+    """Resolve the still-unresolved alerts among `ids`; returns those this call resolved."""
+    values: dict[str, Any] = {"state": "resolved", "resolved_at": now, "resolved_by": actor, "resolution": resolution}
+    if note is not None:
+        values["note"] = note
+    if reshipment_id is not None:
+        values["reshipment_id"] = reshipment_id
+    out: list[Alert] = []
+    for start in range(0, len(ids), _CHUNK):
+        stmt = (
+            update(Alert)
+            .where(col(Alert.id).in_(ids[start : start + _CHUNK]), col(Alert.resolved_at).is_(None))
+            .values(**values)
+            .returning(Alert)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        out.extend((await session.execute(stmt)).scalars())
+    return out
+
+
+async def acknowledge(session: AsyncSession, alert: Alert, *, now: datetime, actor: str,
+                      note: str | None = None) -> bool:
+    """Mark an open alert acknowledged. False when it already was (idempotent);
+    ConflictError when it is resolved."""
+    values: dict[str, Any] = {"state": "acknowledged", "acknowledged_at": now, "acknowledged_by": actor}
+    if note is not None:
+        values["note"] = note
+    stmt = (
+        update(Alert).where(col(Alert.id) == alert.id, col(Alert.state) == "open", col(Alert.resolved_at).is_(None))
+        .values(**values).returning(Alert)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    changed = (await session.execute(stmt)).scalars().first()
+    if changed is not None:
+        return True
+    await session.refresh(alert)
+    if alert.resolved_at is not None:
+        raise ConflictError("alert-resolved", "The alert is already resolved.")
+    return False
+
+
+async def get_alert(session: AsyncSession, seller_id: str, alert_id: str) -> Alert:
+    row = (await session.exec(select(Alert).where(Alert.id == alert_id, Alert.seller_id == seller_id))).first()
+    if row is None:
+        raise NotFoundError(alert_id)
+    return row
+
+
+@dataclass(slots=True)
+class AlertPage:
+    items: list[Alert]
+    next_cursor: str | None
+
+
+def encode_cursor(alert_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": alert_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["id"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError("invalid cursor") from err
+    if not isinstance(value, str):
+        raise ValueError("invalid cursor")
+    return value
+
+
+async def list_alerts(
+    session: AsyncSession,
+    seller_id: str,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    shipment_id: str | None = None,
+    carrier: str | None = None,
+    opened_after: datetime | None = None,
+    opened_before: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> AlertPage:
+    """Newest first. Raises ValueError on a bad cursor."""
+    query = select(Alert).where(Alert.seller_id == seller_id)
+    if state == "unresolved":
+        query = query.where(col(Alert.resolved_at).is_(None))
+    elif state:
+        query = query.where(Alert.state == state)
+    if kind:
+        query = query.where(Alert.kind == kind)
+    if shipment_id:
+        query = query.where(Alert.shipment_id == shipment_id)
+    if carrier:
+        query = query.where(exists().where(col(Shipment.id) == Alert.shipment_id, col(Shipment.carrier) == carrier))
+    if opened_after:
+        query = query.where(col(Alert.opened_at) >= opened_after)
+    if opened_before:
+        query = query.where(col(Alert.opened_at) < opened_before)
+    if cursor:
+        query = query.where(col(Alert.id) < decode_cursor(cursor))
+    rows = list(await session.exec(query.order_by(col(Alert.id).desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return AlertPage(rows[:limit], next_cursor)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def alert_view(a: Alert) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "shipment_id": a.shipment_id,
+        "kind": a.kind,
+        "state": a.state,
+        "opened_at": a.opened_at.isoformat(),
+        "acknowledged_at": _iso(a.acknowledged_at),
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": _iso(a.resolved_at),
+        "resolved_by": a.resolved_by,
+        "resolution": a.resolution,
+        "note": a.note,
+        "reshipment_id": a.reshipment_id,
+        "details": a.details or {},
+    }
