@@ -27,10 +27,11 @@ install: venv system-deps
 
 install-test: venv system-deps-test
 	$(BIN)/pip install -q -e ".[dev]"
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; fi
 	$(MAKE) -s catalogs
 
 catalogs:
-	@if [ -d tracker/locales ]; then $(BIN)/pybabel compile -q -d tracker/locales -D messages || true; fi
+	@if [ -d tracker/locales ]; then $(BIN)/pybabel compile -d tracker/locales -D messages >/dev/null || true; fi
 
 run: install
 	$(BIN)/tracker migrate --config $(CONFIG)

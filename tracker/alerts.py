@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from sqlmodel import col
 
+from tracker import keys
 from tracker.db import SessionMaker, write_transaction
 from tracker.models import Shipment
-from tracker.settings import AlertOverride, AlertSettings
+from tracker.settings import AlertSettings
 from tracker.store import alerts as store
 from tracker.store import sellers as seller_store
 from tracker.store.outbox import enqueue
@@ -144,29 +146,53 @@ def rules(cfg: AlertSettings, now: datetime) -> list[Rule]:
     status, sub = col(s.status), col(s.sub_status)
     not_terminal = status.not_in(TERMINAL)
     return [
-        Rule("pending_too_long", [
-            and_(status == "pending", col(s.first_event_at).is_(None),
-                 _segmented(cfg, "pending_too_long_hours", _before(col(s.created_at), now, "hours"))),
-        ]),
-        Rule("stalled", [
-            and_(status.in_(MOVING), _segmented(cfg, "stalled_days", _before(col(s.last_event_at), now, "days"))),
-        ]),
-        Rule("late", [
-            and_(not_terminal, _segmented(cfg, "late_grace_hours", _day_before(col(s.promised_delivery), now))),
-            and_(not_terminal,
-                 _segmented(cfg, "late_grace_hours", _before(col(s.eta_latest_end), now, "hours"))),
-            and_(not_terminal, col(s.eta_latest_end).is_(None),
-                 _segmented(cfg, "late_grace_hours", _before(col(s.eta_latest), now, "hours"))),
-        ]),
-        Rule("lost", [
-            and_(sub == "lost", not_terminal),
-            and_(status.in_(MOVING), _segmented(cfg, "lost_days", _before(col(s.last_event_at), now, "days"))),
-        ]),
-        Rule("customs_held", [
-            and_(sub.in_(("customs_held", "customs_info_required")), not_terminal),
-            and_(col(s.customs_since).is_not(None), not_terminal, sub != "customs_released",
-                 _segmented(cfg, "customs_days", _before(col(s.customs_since), now, "days"))),
-        ]),
+        Rule(
+            "pending_too_long",
+            [
+                and_(
+                    status == "pending",
+                    col(s.first_event_at).is_(None),
+                    _segmented(cfg, "pending_too_long_hours", _before(col(s.created_at), now, "hours")),
+                ),
+            ],
+        ),
+        Rule(
+            "stalled",
+            [
+                and_(status.in_(MOVING), _segmented(cfg, "stalled_days", _before(col(s.last_event_at), now, "days"))),
+            ],
+        ),
+        Rule(
+            "late",
+            [
+                and_(not_terminal, _segmented(cfg, "late_grace_hours", _day_before(col(s.promised_delivery), now))),
+                and_(not_terminal, _segmented(cfg, "late_grace_hours", _before(col(s.eta_latest_end), now, "hours"))),
+                and_(
+                    not_terminal,
+                    col(s.eta_latest_end).is_(None),
+                    _segmented(cfg, "late_grace_hours", _before(col(s.eta_latest), now, "hours")),
+                ),
+            ],
+        ),
+        Rule(
+            "lost",
+            [
+                and_(sub == "lost", not_terminal),
+                and_(status.in_(MOVING), _segmented(cfg, "lost_days", _before(col(s.last_event_at), now, "days"))),
+            ],
+        ),
+        Rule(
+            "customs_held",
+            [
+                and_(sub.in_(("customs_held", "customs_info_required")), not_terminal),
+                and_(
+                    col(s.customs_since).is_not(None),
+                    not_terminal,
+                    sub != "customs_released",
+                    _segmented(cfg, "customs_days", _before(col(s.customs_since), now, "days")),
+                ),
+            ],
+        ),
         Rule("failed_attempt", [status == "failed_attempt"]),
         Rule("returning", [sub.in_(("returning", "returned_to_sender")), status == "returned"]),
         Rule("damaged", [sub == "damaged"]),
@@ -198,8 +224,13 @@ class ScanResult:
 
 def _details(cfg: AlertSettings, kind: str, row: store.Candidate) -> dict[str, object]:
     t = thresholds_for(cfg, row.carrier, row.origin_country, row.dest_country)
-    names = {"pending_too_long": "pending_too_long_hours", "stalled": "stalled_days",
-             "late": "late_grace_hours", "lost": "lost_days", "customs_held": "customs_days"}
+    names = {
+        "pending_too_long": "pending_too_long_hours",
+        "stalled": "stalled_days",
+        "late": "late_grace_hours",
+        "lost": "lost_days",
+        "customs_held": "customs_days",
+    }
     details: dict[str, object] = {"status": row.status, "sub_status": row.sub_status}
     if kind in names:
         details[names[kind]] = getattr(t, names[kind])
@@ -240,12 +271,24 @@ async def _announce(session: Any, alerts: list[Any], event_type: str, *, now: da
     """The outbox message and audit row for each alert, in the transaction that changed it."""
     shipments = await store.lock_shipments(session, sorted({a.shipment_id for a in alerts}))
     for alert in alerts:
-        await enqueue(session, seller_id=alert.seller_id, event_type=event_type, now=now,
-                      shipment=shipments.get(alert.shipment_id), data=store.alert_view(alert))
-        await seller_store.audit(session, seller_id=alert.seller_id, actor=SYSTEM, action=event_type,
-                                 object_type="alert", object_id=alert.id, now=now,
-                                 details={"kind": alert.kind, "resolution": alert.resolution}
-                                 if alert.resolution else {"kind": alert.kind})
+        await enqueue(
+            session,
+            seller_id=alert.seller_id,
+            event_type=event_type,
+            now=now,
+            shipment=shipments.get(alert.shipment_id),
+            data=store.alert_view(alert),
+        )
+        await seller_store.audit(
+            session,
+            seller_id=alert.seller_id,
+            actor=SYSTEM,
+            action=event_type,
+            object_type="alert",
+            object_id=alert.id,
+            now=now,
+            details={"kind": alert.kind, "resolution": alert.resolution} if alert.resolution else {"kind": alert.kind},
+        )
 
 
 async def scan(sm: SessionMaker, cfg: AlertSettings, *, now: datetime) -> ScanResult:
@@ -268,3 +311,10 @@ async def scan(sm: SessionMaker, cfg: AlertSettings, *, now: datetime) -> ScanRe
     if result.total_opened or result.total_resolved:
         log.info("alert scan", extra={"opened": result.opened, "resolved": result.resolved})
     return result
+
+
+async def job(app: web.Application) -> None:
+    """The scheduler's "alerts" job: one scan per tick; any number of processes may run it."""
+    cfg = app[keys.SETTINGS].alerts
+    if cfg.enabled:
+        await scan(app[keys.SESSIONMAKER], cfg, now=app[keys.CLOCK]())

@@ -19,9 +19,16 @@ from tracker import polling
 from tracker.web.api import carrier_push
 from tracker.settings import Settings
 from tracker.web import ops
+from tracker import alerts
+from tracker import notify
+from tracker.web.api import alerts as alerts_api
+from tracker.web.pages import unsubscribe as unsubscribe_pages
+from tracker.web.api import declarations as declarations_api
 from tracker.web.api import shipments as shipments_api
 from tracker.web.api import webhooks as webhooks_api
 from tracker.web.auth import auth_middleware
+from tracker.web.pages import clerk as clerk_pages
+from tracker.web.pages import tracking as tracking_pages
 from tracker.web.problems import problem_middleware
 from tracker.webhooks import dispatcher
 
@@ -86,13 +93,21 @@ def create_app(
     app.cleanup_ctx.append(_http)
     ops.add_routes(app)
     shipments_api.add_routes(app)
+    app.cleanup_ctx.append(declarations_api.renderer_ctx)
+    declarations_api.add_routes(app)
+    clerk_pages.add_routes(app)
     webhooks_api.add_routes(app)
     app.cleanup_ctx.append(dispatcher.http_ctx)
     add_job(app, Job("retention", 24 * 3600, _retention_job))
     add_job(app, Job("webhooks", settings.webhooks.tick_seconds, dispatcher.tick))
+    tracking_pages.add_routes(app)
     # started last so it stops first, before the resources its jobs use
     app.cleanup_ctx.append(polling.poller_ctx)
     carrier_push.add_routes(app)
     add_job(app, Job("poll", settings.polling.tick_seconds, polling.poll_job))
+    alerts_api.add_routes(app)
+    add_job(app, Job("alerts", settings.alerts.tick_seconds, alerts.job))
+    unsubscribe_pages.add_routes(app)
+    add_job(app, Job("notify", notify.NotifyPolicy().tick_seconds, notify.job))
     app.cleanup_ctx.append(scheduler_ctx)
     return app

@@ -99,3 +99,14 @@ async def write_transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSe
         except BaseException:
             await session.rollback()
             raise
+
+
+@asynccontextmanager
+async def writing(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
+    """A session for a read-then-write unit of work: on SQLite its transaction takes the
+    write lock at BEGIN, so concurrent writers queue on busy_timeout instead of failing
+    with "database is locked" when a deferred transaction tries to upgrade. The caller
+    commits."""
+    async with sessionmaker() as session:
+        await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        yield session

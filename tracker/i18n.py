@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, get_timezone_gmt
+from babel.dates import format_date, format_time, get_timezone_gmt
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -92,6 +92,22 @@ MILESTONES: tuple[tuple[str, str], ...] = (
     ("out_for_delivery", _N("Out for delivery")),
     ("delivered", _N("Delivered")),
 )
+
+MILESTONE_STATE: dict[str, str] = {
+    "done": _N("completed"),
+    "current": _N("current step"),
+    "todo": _N("not reached yet"),
+}
+
+#: (heading, message) of the error pages
+NOT_FOUND = (
+    _N("Page not found"),
+    _N("This tracking link is not valid. Check the link in your email, or look up your parcel by its number."),
+)
+TOO_MANY = (_N("Too many requests"), _N("Please wait a moment, then try again."))
+FORBIDDEN = (_N("Request not accepted"), _N("Please go back to the tracking page, reload it and try again."))
+NEED_FACTOR = _N("Enter the destination postcode or the email address you ordered with as well.")
+NO_MATCH = _N("We could not find a parcel with these details. Check the number and the postcode or email address.")
 
 
 def canonical(tag: str | None) -> str | None:
@@ -205,13 +221,15 @@ def wall_clock(occurred_at: datetime, local_time: str, offset_minutes: int | Non
 
 
 def format_event_time(tag: str, occurred_at: datetime, local_time: str, offset_minutes: int | None) -> str:
-    """`3 Mar 2026, 14:05 (GMT+08:00)` in the page language, at the place of the event."""
+    """`Mar 3, 2026, 2:05 PM (GMT+08:00)` in the page language, at the place of the event."""
     moment, zone = wall_clock(occurred_at, local_time, offset_minutes)
     loc = locale(tag)
-    text = format_datetime(moment, format="medium", tzinfo=moment.tzinfo, locale=loc)
+    day = format_date(moment.date(), format="medium", locale=loc)
+    clock = format_time(moment.timetz(), format="short", locale=loc)
+    text = str(loc.datetime_formats["medium"]).format(clock, day)
     if zone is None:
         return text
-    return f"{text} ({get_timezone_gmt(moment, width='short', locale=loc)})"
+    return f"{text} ({get_timezone_gmt(moment, width='long', locale=loc)})"
 
 
 def format_day(tag: str, day: date | datetime) -> str:

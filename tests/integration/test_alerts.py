@@ -40,13 +40,17 @@ _n = [0]
 async def _shipment(sm: SessionMaker, seller_id: str, clock: FakeClock, **fields: Any) -> str:
     _n[0] += 1
     new = shipment_store.NewShipment(
-        tracking_number=f"TRK{_n[0]:08d}", order_number=f"ORD-{_n[0]}", dest_country=fields.pop("dest_country", "US"),
-        carrier=fields.pop("carrier", "dhl"), origin_country=fields.pop("origin_country", "CN"),
+        tracking_number=f"TRK{_n[0]:08d}",
+        order_number=f"ORD-{_n[0]}",
+        dest_country=fields.pop("dest_country", "US"),
+        carrier=fields.pop("carrier", "dhl"),
+        origin_country=fields.pop("origin_country", "CN"),
         customer_email="jane@example.com",
     )
     async with sm() as session:
-        shipment = await shipment_store.create_shipment(session, seller_id, new, now=fields.pop("created_at", clock()),
-                                                        public_url="http://tracker.test")
+        shipment = await shipment_store.create_shipment(
+            session, seller_id, new, now=fields.pop("created_at", clock()), public_url="http://tracker.test"
+        )
         for name, value in fields.items():
             setattr(shipment, name, value)
         session.add(shipment)
@@ -75,43 +79,85 @@ async def _open_kinds(sm: SessionMaker, shipment_id: str) -> set[str]:
 
 async def _messages(sm: SessionMaker, shipment_id: str, event_type: str) -> list[WebhookMessage]:
     async with sm() as session:
-        return list(await session.exec(select(WebhookMessage).where(WebhookMessage.shipment_id == shipment_id,
-                                                                    WebhookMessage.event_type == event_type)))
+        return list(
+            await session.exec(
+                select(WebhookMessage).where(
+                    WebhookMessage.shipment_id == shipment_id, WebhookMessage.event_type == event_type
+                )
+            )
+        )
 
 
 def _moving(now: datetime, **extra: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"status": "in_transit", "sub_status": "in_transit", "first_event_at": now - timedelta(days=1),
-                            "last_event_at": now - timedelta(hours=6)}
+    base: dict[str, Any] = {
+        "status": "in_transit",
+        "sub_status": "in_transit",
+        "first_event_at": now - timedelta(days=1),
+        "last_event_at": now - timedelta(hours=6),
+    }
     return {**base, **extra}
 
 
 def _cases(now: datetime) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     d = timedelta(days=1)
     return [
-        ("pending_too_long", {"created_at": now - timedelta(hours=49)},
-         {"status": "info_received", "first_event_at": now, "last_event_at": now}),
+        (
+            "pending_too_long",
+            {"created_at": now - timedelta(hours=49)},
+            {"status": "info_received", "first_event_at": now, "last_event_at": now},
+        ),
         ("stalled", _moving(now, last_event_at=now - 6 * d), {"last_event_at": now - timedelta(hours=1)}),
         ("late", _moving(now, promised_delivery=(now - 3 * d).date()), {"status": "delivered", "sub_status": "signed"}),
-        ("late", _moving(now, eta_latest=now - 3 * d, eta_latest_end=now - 2 * d),
-         {"eta_latest": now + d, "eta_latest_end": now + 3 * d}),
+        (
+            "late",
+            _moving(now, eta_latest=now - 3 * d, eta_latest_end=now - 2 * d),
+            {"eta_latest": now + d, "eta_latest_end": now + 3 * d},
+        ),
         ("late", _moving(now, eta_latest=now - 2 * d), {"eta_latest": now + 2 * d}),
-        ("lost", _moving(now, status="exception", sub_status="lost"), {"status": "in_transit", "sub_status": "arrived"}),
+        (
+            "lost",
+            _moving(now, status="exception", sub_status="lost"),
+            {"status": "in_transit", "sub_status": "arrived"},
+        ),
         ("lost", _moving(now, last_event_at=now - 21 * d), {"last_event_at": now}),
         ("customs_held", _moving(now, sub_status="customs_held"), {"sub_status": "customs_released"}),
         ("customs_held", _moving(now, sub_status="customs_info_required"), {"sub_status": "customs_processing"}),
-        ("customs_held", _moving(now, sub_status="customs_processing", customs_since=now - 5 * d),
-         {"sub_status": "customs_released", "customs_since": None}),
-        ("failed_attempt", _moving(now, status="failed_attempt", sub_status="recipient_unavailable"),
-         {"status": "out_for_delivery", "sub_status": "out_for_delivery"}),
+        (
+            "customs_held",
+            _moving(now, sub_status="customs_processing", customs_since=now - 5 * d),
+            {"sub_status": "customs_released", "customs_since": None},
+        ),
+        (
+            "failed_attempt",
+            _moving(now, status="failed_attempt", sub_status="recipient_unavailable"),
+            {"status": "out_for_delivery", "sub_status": "out_for_delivery"},
+        ),
         ("returning", _moving(now, sub_status="returning"), {"sub_status": "in_transit"}),
-        ("returning", _moving(now, status="returned", sub_status="returned_to_sender"),
-         {"status": "in_transit", "sub_status": "in_transit"}),
+        (
+            "returning",
+            _moving(now, status="returned", sub_status="returned_to_sender"),
+            {"status": "in_transit", "sub_status": "in_transit"},
+        ),
         ("damaged", _moving(now, sub_status="damaged"), {"sub_status": "other"}),
     ]
 
 
-CASE_IDS = ["pending", "stalled", "late-promised", "late-eta-p90", "late-eta", "lost-carrier", "lost-time",
-            "customs-held", "customs-info", "customs-days", "failed-attempt", "returning", "returned", "damaged"]
+CASE_IDS = [
+    "pending",
+    "stalled",
+    "late-promised",
+    "late-eta-p90",
+    "late-eta",
+    "lost-carrier",
+    "lost-time",
+    "customs-held",
+    "customs-info",
+    "customs-days",
+    "failed-attempt",
+    "returning",
+    "returned",
+    "damaged",
+]
 
 
 @pytest.mark.parametrize("case", range(len(CASE_IDS)), ids=CASE_IDS)
@@ -131,7 +177,8 @@ async def test_rule_opens_then_resolves_when_condition_clears(sm: SessionMaker, 
 
     # a second scan changes nothing: one open alert per kind per shipment
     again = await alerts.scan(sm, cfg, now=clock())
-    assert again.total_opened == 0 and again.total_resolved == 0
+    assert again.total_opened == 0
+    assert again.total_resolved == 0
     assert [a.kind for a in await _alerts(sm, sid)].count(kind) == 1
 
     await _update(sm, sid, **clearing)
@@ -157,9 +204,18 @@ async def test_thresholds_are_not_crossed_early(sm: SessionMaker, clock: FakeClo
         await _shipment(sm, seller_id, clock, **_moving(now, last_event_at=now - 4 * d)),
         await _shipment(sm, seller_id, clock, carrier="usps", **_moving(now, last_event_at=now - 9 * d)),
         await _shipment(sm, seller_id, clock, **_moving(now, promised_delivery=(now - timedelta(hours=20)).date())),
-        await _shipment(sm, seller_id, clock, **_moving(now, sub_status="customs_processing", customs_since=now - 3 * d)),
-        await _shipment(sm, seller_id, clock, status="delivered", sub_status="signed", last_event_at=now - 30 * d,
-                        promised_delivery=(now - 9 * d).date()),
+        await _shipment(
+            sm, seller_id, clock, **_moving(now, sub_status="customs_processing", customs_since=now - 3 * d)
+        ),
+        await _shipment(
+            sm,
+            seller_id,
+            clock,
+            status="delivered",
+            sub_status="signed",
+            last_event_at=now - 30 * d,
+            promised_delivery=(now - 9 * d).date(),
+        ),
         await _shipment(sm, seller_id, clock, active=False, **_moving(now, sub_status="damaged")),
     ]
     result = await alerts.scan(sm, AlertSettings(), now=now)
@@ -186,8 +242,9 @@ async def test_carrier_and_lane_overrides_change_the_outcome(sm: SessionMaker, c
     d = timedelta(days=1)
     seller_id = await _seller(sm, clock)
     usps_11 = await _shipment(sm, seller_id, clock, carrier="usps", **_moving(now, last_event_at=now - 11 * d))
-    usps_mx = await _shipment(sm, seller_id, clock, carrier="usps", dest_country="MX",
-                              **_moving(now, last_event_at=now - 4 * d))
+    usps_mx = await _shipment(
+        sm, seller_id, clock, carrier="usps", dest_country="MX", **_moving(now, last_event_at=now - 4 * d)
+    )
     customs = _moving(now, sub_status="customs_processing", customs_since=now - 6 * d)
     to_br = await _shipment(sm, seller_id, clock, dest_country="BR", **customs)
     to_us = await _shipment(sm, seller_id, clock, dest_country="US", **customs)
@@ -200,10 +257,12 @@ async def test_carrier_and_lane_overrides_change_the_outcome(sm: SessionMaker, c
     assert await _open_kinds(sm, to_br) == {"customs_held"}
     assert await _open_kinds(sm, to_us) == {"customs_held"}
 
-    tuned = AlertSettings.model_validate({
-        "carriers": {"usps": {"stalled_days": 12}},
-        "lanes": {"CN-BR": {"customs_days": 10}, "cn-mx": {"stalled_days": 3}},
-    })
+    tuned = AlertSettings.model_validate(
+        {
+            "carriers": {"usps": {"stalled_days": 12}},
+            "lanes": {"CN-BR": {"customs_days": 10}, "cn-mx": {"stalled_days": 3}},
+        }
+    )
     assert alerts.thresholds_for(tuned, "usps", "CN", "MX").stalled_days == 3  # the lane beats the carrier
     assert alerts.thresholds_for(tuned, "usps", "CN", "US").stalled_days == 12
     assert alerts.thresholds_for(tuned, "dhl", "CN", "US").stalled_days == 5

@@ -30,6 +30,8 @@ from tracker.webhooks.dispatcher import WEBHOOK_HTTP, lease_for, run_once
 
 WORKER = Path(__file__).with_name("webhook_worker.py")
 
+Client = TestClient[web.Request, web.Application]
+
 
 @pytest.fixture
 def clock() -> FakeClock:
@@ -90,20 +92,27 @@ async def receiver(aiohttp_server: Any) -> tuple[Receiver, TestServer]:
     return rx, server
 
 
-async def dispatch(app: web.Application, clock: FakeClock, *, owner: str = "test-dispatcher",
-                   settings: WebhookSettings | None = None) -> int:
-    return await run_once(app[keys.SESSIONMAKER], app[WEBHOOK_HTTP], now=clock(),
-                          settings=settings or app[keys.SETTINGS].webhooks, owner=owner, rand=lambda: 0.5)
+async def dispatch(
+    app: web.Application, clock: FakeClock, *, owner: str = "test-dispatcher", settings: WebhookSettings | None = None
+) -> int:
+    return await run_once(
+        app[keys.SESSIONMAKER],
+        app[WEBHOOK_HTTP],
+        now=clock(),
+        settings=settings or app[keys.SETTINGS].webhooks,
+        owner=owner,
+        rand=lambda: 0.5,
+    )
 
 
-async def add_endpoint(client: TestClient, who: Account, url: str, **body: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+async def add_endpoint(client: Client, who: Account, url: str, **body: Any) -> dict[str, Any]:
     resp = await client.post("/v1/webhook-endpoints", json={"url": url, **body}, headers=who.headers)
     assert resp.status == 201, await resp.text()
     created: dict[str, Any] = await resp.json()
     return created
 
 
-async def test_message(client: TestClient, who: Account, endpoint_id: str) -> str:  # type: ignore[type-arg]
+async def test_message(client: Client, who: Account, endpoint_id: str) -> str:
     resp = await client.post(f"/v1/webhook-endpoints/{endpoint_id}/test", headers=who.headers)
     assert resp.status == 202
     message_id: str = (await resp.json())["id"]
@@ -113,7 +122,7 @@ async def test_message(client: TestClient, who: Account, endpoint_id: str) -> st
 test_message.__test__ = False  # type: ignore[attr-defined]
 
 
-async def log_of(client: TestClient, who: Account, message_id: str) -> dict[str, Any]:  # type: ignore[type-arg]
+async def log_of(client: Client, who: Account, message_id: str) -> dict[str, Any]:
     resp = await client.get(f"/v1/webhook-messages/{message_id}", headers=who.headers)
     assert resp.status == 200
     detail: dict[str, Any] = await resp.json()
@@ -137,8 +146,9 @@ def expected_signature(secret: str, received: Received) -> str:
     return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-async def test_delivery_is_signed_and_verifiable(client: TestClient, app: web.Application, seller: Account,
-                                                 clock: FakeClock, receiver: tuple[Receiver, TestServer]) -> None:  # type: ignore[type-arg]
+async def test_delivery_is_signed_and_verifiable(
+    client: Client, app: web.Application, seller: Account, clock: FakeClock, receiver: tuple[Receiver, TestServer]
+) -> None:
     rx, server = receiver
     endpoint = await add_endpoint(client, seller, str(server.make_url("/hooks")))
     created = await client.post("/v1/shipments", json=shipment_body(1), headers=seller.headers)
@@ -164,7 +174,10 @@ async def test_delivery_is_signed_and_verifiable(client: TestClient, app: web.Ap
 
 
 async def test_500_then_200_retries_with_the_same_webhook_id(
-    client: TestClient, app: web.Application, seller: Account, clock: FakeClock,  # type: ignore[type-arg]
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
     receiver: tuple[Receiver, TestServer],
 ) -> None:
     rx, server = receiver
@@ -189,8 +202,9 @@ async def test_500_then_200_retries_with_the_same_webhook_id(
     assert (row.failing_since, row.last_success_at, row.enabled) == (None, clock(), True)
 
 
-async def test_429_retry_after_is_honoured(client: TestClient, app: web.Application, seller: Account,
-                                           clock: FakeClock, receiver: tuple[Receiver, TestServer]) -> None:  # type: ignore[type-arg]
+async def test_429_retry_after_is_honoured(
+    client: Client, app: web.Application, seller: Account, clock: FakeClock, receiver: tuple[Receiver, TestServer]
+) -> None:
     rx, server = receiver
     rx.script["/hooks"] = [(429, {"Retry-After": "120"})]
     endpoint = await add_endpoint(client, seller, str(server.make_url("/hooks")))
@@ -206,7 +220,10 @@ async def test_429_retry_after_is_honoured(client: TestClient, app: web.Applicat
 
 
 async def test_a_redirect_is_a_failure_and_is_not_followed(
-    client: TestClient, app: web.Application, seller: Account, clock: FakeClock,  # type: ignore[type-arg]
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
     receiver: tuple[Receiver, TestServer],
 ) -> None:
     rx, server = receiver
@@ -220,8 +237,9 @@ async def test_a_redirect_is_a_failure_and_is_not_followed(
     assert delivery["next_attempt_at"] == (clock() + timedelta(seconds=5)).isoformat()
 
 
-async def test_410_disables_the_endpoint_with_notice(client: TestClient, app: web.Application, seller: Account,
-                                                     clock: FakeClock, receiver: tuple[Receiver, TestServer]) -> None:  # type: ignore[type-arg]
+async def test_410_disables_the_endpoint_with_notice(
+    client: Client, app: web.Application, seller: Account, clock: FakeClock, receiver: tuple[Receiver, TestServer]
+) -> None:
     rx, server = receiver
     rx.default_status = 410
     endpoint = await add_endpoint(client, seller, str(server.make_url("/hooks")))
@@ -232,14 +250,16 @@ async def test_410_disables_the_endpoint_with_notice(client: TestClient, app: we
     assert got["disabled_reason"].startswith("gone")
     [delivery] = (await log_of(client, seller, first))["deliveries"]
     assert delivery["state"] == "failed"
-    notices = await (await client.get("/v1/webhook-messages?event_type=endpoint.disabled",
-                                      headers=seller.headers)).json()
+    notices = await (
+        await client.get("/v1/webhook-messages?event_type=endpoint.disabled", headers=seller.headers)
+    ).json()
     [notice] = notices["data"]
     assert notice["payload"]["data"]["id"] == endpoint["id"]
     # nothing more goes to a disabled endpoint until it is enabled again
     rx.default_status = 200
-    replay = await client.post(f"/v1/webhook-messages/{first}/redeliver", params={"endpoint_id": endpoint["id"]},
-                               headers=seller.headers)
+    replay = await client.post(
+        f"/v1/webhook-messages/{first}/redeliver", params={"endpoint_id": endpoint["id"]}, headers=seller.headers
+    )
     assert replay.status == 409
     clock.advance(hours=1)
     assert await dispatch(app, clock) == 0
@@ -250,7 +270,10 @@ async def test_410_disables_the_endpoint_with_notice(client: TestClient, app: we
 
 
 async def test_an_endpoint_failing_for_five_days_is_disabled(
-    client: TestClient, app: web.Application, seller: Account, clock: FakeClock,  # type: ignore[type-arg]
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
     receiver: tuple[Receiver, TestServer],
 ) -> None:
     rx, server = receiver
@@ -270,22 +293,28 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(
     assert disabled_at is not None
     assert timedelta(days=5) <= disabled_at - started < timedelta(days=5, hours=2)
     assert row.failing_since == started
-    assert row.disabled_reason is not None and row.disabled_reason.startswith("failing since")
-    notices = await (await client.get("/v1/webhook-messages?event_type=endpoint.disabled",
-                                      headers=seller.headers)).json()
+    assert row.disabled_reason is not None
+    assert row.disabled_reason.startswith("failing since")
+    notices = await (
+        await client.get("/v1/webhook-messages?event_type=endpoint.disabled", headers=seller.headers)
+    ).json()
     assert [n["payload"]["data"]["id"] for n in notices["data"]] == [endpoint["id"]]
     assert all(r.headers["webhook-id"] for r in rx.requests)
 
 
 async def test_rotation_signs_with_both_secrets_during_the_overlap(
-    client: TestClient, app: web.Application, seller: Account, clock: FakeClock,  # type: ignore[type-arg]
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
     receiver: tuple[Receiver, TestServer],
 ) -> None:
     rx, server = receiver
     endpoint = await add_endpoint(client, seller, str(server.make_url("/hooks")))
     old = endpoint["secret"]
-    new = (await (await client.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate",
-                                    headers=seller.headers)).json())["secret"]
+    new = (await (await client.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate", headers=seller.headers)).json())[
+        "secret"
+    ]
     await test_message(client, seller, endpoint["id"])
     assert await dispatch(app, clock) == 1
     during = rx.requests[-1]
@@ -302,7 +331,10 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
 
 
 async def test_concurrency_per_endpoint_is_respected_across_dispatchers(
-    client: TestClient, app: web.Application, seller: Account, clock: FakeClock,  # type: ignore[type-arg]
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
     receiver: tuple[Receiver, TestServer],
 ) -> None:
     rx, server = receiver
@@ -330,7 +362,10 @@ async def test_concurrency_per_endpoint_is_respected_across_dispatchers(
 
 
 async def test_a_killed_dispatcher_loses_nothing(
-    client: TestClient, app: web.Application, seller: Account, clock: FakeClock,  # type: ignore[type-arg]
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
     receiver: tuple[Receiver, TestServer],
 ) -> None:
     rx, server = receiver
@@ -339,8 +374,14 @@ async def test_a_killed_dispatcher_loses_nothing(
     msg_id = await test_message(client, seller, endpoint["id"])
     db = app[keys.SETTINGS].database
     child = await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), db.url, db.schema_name, clock().isoformat(), "doomed",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(WORKER),
+        db.url,
+        db.schema_name,
+        clock().isoformat(),
+        "doomed",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     arrived = asyncio.create_task(rx.arrived.wait())
     exited = asyncio.create_task(child.wait())
@@ -364,7 +405,11 @@ async def test_a_killed_dispatcher_loses_nothing(
 
 
 async def test_a_receiver_down_for_two_days_gets_every_message(
-    client: TestClient, app: web.Application, seller: Account, clock: FakeClock, aiohttp_server: Any,  # type: ignore[type-arg]
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
+    aiohttp_server: Any,
 ) -> None:
     port = unused_port()
     url = f"http://127.0.0.1:{port}/hooks"
@@ -384,7 +429,8 @@ async def test_a_receiver_down_for_two_days_gets_every_message(
     log = await (await client.get("/v1/webhook-messages?limit=200", headers=seller.headers)).json()
     sent = [m["id"] for m in log["data"]]
     assert len(sent) == 16
-    assert rx.requests and all(r.headers["webhook-id"] in sent for r in rx.requests)
+    assert rx.requests
+    assert all(r.headers["webhook-id"] in sent for r in rx.requests)
     rx.default_status = 200
     for _ in range(48):  # back up: the longest pending retry is at most a day away
         await dispatch(app, clock)

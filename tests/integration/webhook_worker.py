@@ -1,6 +1,6 @@
 """One dispatcher pass in a child process, so a test can SIGKILL it mid-delivery.
 
-    python tests/integration/webhook_worker.py DB_URL SCHEMA NOW_ISO OWNER
+python tests/integration/webhook_worker.py DB_URL SCHEMA NOW_ISO OWNER
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ async def main(url: str, schema: str, now_iso: str, owner: str) -> int:
     http = make_session(allow_loopback=True)
     try:
         return await run_once(
-            create_sessionmaker(engine), http, now=datetime.fromisoformat(now_iso),
-            settings=WebhookSettings(allow_loopback=True), owner=owner, rand=lambda: 0.5,
+            create_sessionmaker(engine),
+            http,
+            now=datetime.fromisoformat(now_iso),
+            settings=WebhookSettings(allow_loopback=True),
+            owner=owner,
+            rand=lambda: 0.5,
         )
     finally:
         await http.close()

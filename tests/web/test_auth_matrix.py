@@ -25,7 +25,15 @@ async def make_objects(client: TestClient, owner: Account) -> dict[str, str]:  #
     message = await (
         await client.post(f"/v1/webhook-endpoints/{endpoint['id']}/test", headers=owner.headers)
     ).json()
+    from tracker.models import Alert, new_id
+
+    alert_id = new_id("alr")  # alerts are opened by the scan, so the factory writes one directly
+    async with client.app[keys.SESSIONMAKER]() as session:
+        session.add(Alert(id=alert_id, seller_id=owner.seller_id, shipment_id=shipment["id"], kind="stalled",
+                          opened_at=client.app[keys.CLOCK]()))
+        await session.commit()
     return {
+        "/v1/alerts/": alert_id,
         "/v1/shipments/": shipment["id"],
         "/v1/webhook-endpoints/": endpoint["id"],
         "/v1/webhook-messages/": message["id"],

@@ -18,22 +18,24 @@ from tracker.settings import DatabaseSettings
 HOOK = "http://127.0.0.1:8000/hooks"
 EP = "/v1/webhook-endpoints"
 
+Client = TestClient[web.Request, web.Application]
 
-async def _create(client: TestClient, who: Account, **body: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+
+async def _create(client: Client, who: Account, **body: Any) -> dict[str, Any]:
     resp = await client.post(EP, json={"url": HOOK, **body}, headers=who.headers)
     assert resp.status == 201, await resp.text()
     created: dict[str, Any] = await resp.json()
     return created
 
 
-async def _message(client: TestClient, who: Account, message_id: str) -> dict[str, Any]:  # type: ignore[type-arg]
+async def _message(client: Client, who: Account, message_id: str) -> dict[str, Any]:
     resp = await client.get(f"/v1/webhook-messages/{message_id}", headers=who.headers)
     assert resp.status == 200
     detail: dict[str, Any] = await resp.json()
     return detail
 
 
-async def test_endpoint_lifecycle(client: TestClient, seller: Account, clock: FakeClock) -> None:  # type: ignore[type-arg]
+async def test_endpoint_lifecycle(client: Client, seller: Account, clock: FakeClock) -> None:
     created = await _create(client, seller, event_types=["shipment.delivered"], description="orders")
     assert created["secret"].startswith("whsec_")
     assert created["event_types"] == ["shipment.delivered"]
@@ -48,8 +50,11 @@ async def test_endpoint_lifecycle(client: TestClient, seller: Account, clock: Fa
     assert one["description"] == "orders"
 
     clock.advance(minutes=1)
-    patched = await client.patch(f"{EP}/{eid}", headers=seller.headers,
-                                 json={"url": "http://127.0.0.1:8001/v2", "event_types": [], "description": "all"})
+    patched = await client.patch(
+        f"{EP}/{eid}",
+        headers=seller.headers,
+        json={"url": "http://127.0.0.1:8001/v2", "event_types": [], "description": "all"},
+    )
     assert patched.status == 200
     body = await patched.json()
     assert (body["url"], body["event_types"], body["description"]) == ("http://127.0.0.1:8001/v2", [], "all")
@@ -66,7 +71,9 @@ async def test_endpoint_lifecycle(client: TestClient, seller: Account, clock: Fa
 
 
 async def test_rotate_shows_the_new_secret_once_and_keeps_the_old_for_the_overlap(
-    client: TestClient, seller: Account, clock: FakeClock  # type: ignore[type-arg]
+    client: Client,
+    seller: Account,
+    clock: FakeClock,
 ) -> None:
     created = await _create(client, seller)
     resp = await client.post(f"{EP}/{created['id']}/rotate", headers=seller.headers)
@@ -91,7 +98,11 @@ async def test_rotate_shows_the_new_secret_once_and_keeps_the_old_for_the_overla
     ],
 )
 async def test_create_validation_names_the_field(
-    client: TestClient, seller: Account, body: dict[str, Any], path: str, kind: str  # type: ignore[type-arg]
+    client: Client,
+    seller: Account,
+    body: dict[str, Any],
+    path: str,
+    kind: str,
 ) -> None:
     resp = await client.post(EP, json=body, headers=seller.headers)
     assert resp.status == 422
@@ -101,7 +112,7 @@ async def test_create_validation_names_the_field(
     assert (await (await client.get(EP, headers=seller.headers)).json())["data"] == []
 
 
-async def test_malformed_and_non_json_bodies(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
+async def test_malformed_and_non_json_bodies(client: Client, seller: Account) -> None:
     bad = await client.post(EP, data=b"{nope", headers={**seller.headers, "Content-Type": "application/json"})
     assert bad.status == 400
     text = await client.post(EP, data=b"url=x", headers={**seller.headers, "Content-Type": "text/plain"})
@@ -109,8 +120,9 @@ async def test_malformed_and_non_json_bodies(client: TestClient, seller: Account
 
 
 @pytest.fixture
-async def strict_client(aiohttp_client: Any, database: DatabaseSettings, clock: FakeClock,
-                        conformance: Conformance) -> TestClient:  # type: ignore[type-arg]
+async def strict_client(
+    aiohttp_client: Any, database: DatabaseSettings, clock: FakeClock, conformance: Conformance
+) -> Client:
     """An app with the production SSRF setting (loopback refused) and a fake DNS."""
     zone = {"hooks.seller.test": ["93.184.216.34"], "internal.seller.test": ["93.184.216.34", "10.1.2.3"]}
 
@@ -119,10 +131,11 @@ async def strict_client(aiohttp_client: Any, database: DatabaseSettings, clock: 
             raise OSError(f"{host} not found")
         return zone[host]
 
-    app = create_app(make_settings(database, webhooks={"allow_loopback": False}), clock=clock,
-                     services={"webhook_lookup": lookup})
+    app = create_app(
+        make_settings(database, webhooks={"allow_loopback": False}), clock=clock, services={"webhook_lookup": lookup}
+    )
     app.middlewares.insert(0, conformance.middleware())
-    client: TestClient = await aiohttp_client(app)  # type: ignore[type-arg]
+    client: Client = await aiohttp_client(app)
     return client
 
 
@@ -140,7 +153,7 @@ async def strict_client(aiohttp_client: Any, database: DatabaseSettings, clock: 
         ("https://nowhere.seller.test/hooks", "dns_error"),
     ],
 )
-async def test_ssrf_guard_refuses_at_registration(strict_client: TestClient, url: str, reason: str) -> None:  # type: ignore[type-arg]
+async def test_ssrf_guard_refuses_at_registration(strict_client: Client, url: str, reason: str) -> None:
     who = await make_account(strict_client.app, "Strict Seller", FakeClock())
     resp = await strict_client.post(EP, json={"url": url}, headers=who.headers)
     assert resp.status == 422
@@ -151,7 +164,7 @@ async def test_ssrf_guard_refuses_at_registration(strict_client: TestClient, url
     assert (await (await strict_client.get(EP, headers=who.headers)).json())["data"] == []
 
 
-async def test_ssrf_guard_applies_to_updates(strict_client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_ssrf_guard_applies_to_updates(strict_client: Client) -> None:
     who = await make_account(strict_client.app, "Strict Seller", FakeClock())
     created = await strict_client.post(EP, json={"url": "https://hooks.seller.test/in"}, headers=who.headers)
     assert created.status == 201
@@ -163,7 +176,7 @@ async def test_ssrf_guard_applies_to_updates(strict_client: TestClient) -> None:
     assert still["url"] == "https://hooks.seller.test/in"
 
 
-async def test_test_message_goes_to_that_endpoint_only(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
+async def test_test_message_goes_to_that_endpoint_only(client: Client, seller: Account) -> None:
     first = await _create(client, seller)
     await _create(client, seller)
     resp = await client.post(f"{EP}/{first['id']}/test", headers=seller.headers)
@@ -180,34 +193,41 @@ async def test_test_message_goes_to_that_endpoint_only(client: TestClient, selle
     assert refused.status == 409
 
 
-async def test_message_log_filters_and_pages(client: TestClient, seller: Account, clock: FakeClock) -> None:  # type: ignore[type-arg]
+async def test_message_log_filters_and_pages(client: Client, seller: Account, clock: FakeClock) -> None:
     await _create(client, seller)
     shipments = []
     for n in range(3):
         created = await client.post("/v1/shipments", json=shipment_body(n + 1), headers=seller.headers)
         shipments.append((await created.json())["id"])
         clock.advance(hours=1)
-    updated = await client.patch(f"/v1/shipments/{shipments[0]}", json={"promised_delivery": "2026-04-01"},
-                                 headers=seller.headers)
+    updated = await client.patch(
+        f"/v1/shipments/{shipments[0]}", json={"promised_delivery": "2026-04-01"}, headers=seller.headers
+    )
     assert updated.status == 200
 
     everything = await (await client.get("/v1/webhook-messages", headers=seller.headers)).json()
     assert [m["event_type"] for m in everything["data"]] == ["shipment.updated"] + ["shipment.created"] * 3
-    only_created = await (await client.get("/v1/webhook-messages?event_type=shipment.created",
-                                           headers=seller.headers)).json()
+    only_created = await (
+        await client.get("/v1/webhook-messages?event_type=shipment.created", headers=seller.headers)
+    ).json()
     assert [m["shipment_id"] for m in only_created["data"]] == shipments[::-1]
-    of_first = await (await client.get(f"/v1/webhook-messages?shipment_id={shipments[0]}",
-                                       headers=seller.headers)).json()
+    of_first = await (
+        await client.get(f"/v1/webhook-messages?shipment_id={shipments[0]}", headers=seller.headers)
+    ).json()
     assert [(m["event_type"], m["sequence"]) for m in of_first["data"]] == [
-        ("shipment.updated", of_first["data"][1]["sequence"] + 1), ("shipment.created", of_first["data"][1]["sequence"])
+        ("shipment.updated", of_first["data"][1]["sequence"] + 1),
+        ("shipment.created", of_first["data"][1]["sequence"]),
     ]
     since = (clock() - timedelta(hours=1, minutes=30)).isoformat()
     recent = await (await client.get("/v1/webhook-messages", params={"since": since}, headers=seller.headers)).json()
     assert [m["shipment_id"] for m in recent["data"]] == [shipments[0], shipments[2]]
 
     page1 = await (await client.get("/v1/webhook-messages?limit=3", headers=seller.headers)).json()
-    page2 = await (await client.get("/v1/webhook-messages", params={"limit": 3, "cursor": page1["next_cursor"]},
-                                    headers=seller.headers)).json()
+    page2 = await (
+        await client.get(
+            "/v1/webhook-messages", params={"limit": 3, "cursor": page1["next_cursor"]}, headers=seller.headers
+        )
+    ).json()
     assert [m["id"] for m in page1["data"] + page2["data"]] == [m["id"] for m in everything["data"]]
     assert page2["next_cursor"] is None
 
@@ -216,7 +236,9 @@ async def test_message_log_filters_and_pages(client: TestClient, seller: Account
 
 
 async def test_redeliver_to_every_matching_endpoint_or_one(
-    client: TestClient, seller: Account, clock: FakeClock  # type: ignore[type-arg]
+    client: Client,
+    seller: Account,
+    clock: FakeClock,
 ) -> None:
     everything = await _create(client, seller)
     created_only = await _create(client, seller, event_types=["shipment.created"])
@@ -239,17 +261,21 @@ async def test_redeliver_to_every_matching_endpoint_or_one(
     )
     assert all(d["next_attempt_at"] == clock().isoformat() for d in after["deliveries"])
 
-    one = await client.post(f"/v1/webhook-messages/{msg_id}/redeliver", params={"endpoint_id": alerts_only["id"]},
-                            headers=seller.headers)
+    one = await client.post(
+        f"/v1/webhook-messages/{msg_id}/redeliver", params={"endpoint_id": alerts_only["id"]}, headers=seller.headers
+    )
     assert one.status == 202
     assert len((await one.json())["delivery_ids"]) == 1
-    unknown = await client.post(f"/v1/webhook-messages/{msg_id}/redeliver", params={"endpoint_id": "whe_nope"},
-                                headers=seller.headers)
+    unknown = await client.post(
+        f"/v1/webhook-messages/{msg_id}/redeliver", params={"endpoint_id": "whe_nope"}, headers=seller.headers
+    )
     assert unknown.status == 404
 
 
 async def test_replay_since_requeues_that_endpoints_messages(
-    client: TestClient, seller: Account, clock: FakeClock  # type: ignore[type-arg]
+    client: Client,
+    seller: Account,
+    clock: FakeClock,
 ) -> None:
     await client.post("/v1/shipments", json=shipment_body(1), headers=seller.headers)
     clock.advance(hours=2)
@@ -260,25 +286,29 @@ async def test_replay_since_requeues_that_endpoints_messages(
     # registered after the messages: it had no deliveries until the replay
     endpoint = await _create(client, seller)
     filtered = await _create(client, seller, event_types=["shipment.delivered"])
-    resp = await client.post(f"{EP}/{endpoint['id']}/replay", json={"since": cutoff.isoformat()},
-                             headers=seller.headers)
+    resp = await client.post(
+        f"{EP}/{endpoint['id']}/replay", json={"since": cutoff.isoformat()}, headers=seller.headers
+    )
     assert resp.status == 202
     assert (await resp.json())["queued"] == 2
     log = await (await client.get("/v1/webhook-messages", headers=seller.headers)).json()
-    per_message = [[d["endpoint_id"] for d in (await _message(client, seller, m["id"]))["deliveries"]]
-                   for m in log["data"]]
+    per_message = [
+        [d["endpoint_id"] for d in (await _message(client, seller, m["id"]))["deliveries"]] for m in log["data"]
+    ]
     assert per_message == [[endpoint["id"]], [endpoint["id"]], []]
-    nothing = await client.post(f"{EP}/{filtered['id']}/replay", json={"since": cutoff.isoformat()},
-                                headers=seller.headers)
+    nothing = await client.post(
+        f"{EP}/{filtered['id']}/replay", json={"since": cutoff.isoformat()}, headers=seller.headers
+    )
     assert (await nothing.json())["queued"] == 0
 
-    naive = await client.post(f"{EP}/{endpoint['id']}/replay", json={"since": "2026-03-01T00:00:00"},
-                              headers=seller.headers)
+    naive = await client.post(
+        f"{EP}/{endpoint['id']}/replay", json={"since": "2026-03-01T00:00:00"}, headers=seller.headers
+    )
     assert naive.status == 422
     assert (await naive.json())["errors"][0]["path"] == "since"
 
 
-async def test_webhooks_need_the_manage_scope(client: TestClient, app: web.Application, clock: FakeClock) -> None:  # type: ignore[type-arg]
+async def test_webhooks_need_the_manage_scope(client: Client, app: web.Application, clock: FakeClock) -> None:
     reader = await make_account(app, "Reader", clock, scopes=("shipments:read",))
     resp = await client.post(EP, json={"url": HOOK}, headers=reader.headers)
     assert resp.status == 403

@@ -62,8 +62,10 @@ def hs_description(code6: str) -> str | None:
 
 @cache
 def countries() -> dict[str, Country]:
-    return {e["alpha2"]: Country(e["alpha2"], e["alpha3"], e["numeric"], e["name"], e["customs_old"])
-            for e in load("countries")["entries"]}
+    return {
+        e["alpha2"]: Country(e["alpha2"], e["alpha3"], e["numeric"], e["name"], e["customs_old"])
+        for e in load("countries")["entries"]
+    }
 
 
 def country(alpha2: str) -> Country | None:
@@ -72,8 +74,10 @@ def country(alpha2: str) -> Country | None:
 
 @cache
 def currencies() -> dict[str, Currency]:
-    return {e["alpha3"]: Currency(e["alpha3"], e["numeric"], e["name"], int(e["minor_units"]), e["customs_old"])
-            for e in load("currencies")["entries"]}
+    return {
+        e["alpha3"]: Currency(e["alpha3"], e["numeric"], e["name"], int(e["minor_units"]), e["customs_old"])
+        for e in load("currencies")["entries"]
+    }
 
 
 def currency(alpha3: str) -> Currency | None:

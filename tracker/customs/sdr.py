@@ -38,9 +38,13 @@ class Rates:
             per_eur.update({k.upper(): Decimal(v) for k, v in overrides.items()})
             source = "ECB reference rates with configured overrides"
         basket = codes.load("sdr_basket")
-        return cls(per_eur, as_of or str(ecb["effective_date"]), source,
-                   {k: Decimal(v) for k, v in basket["amounts"].items()},
-                   date.fromisoformat(basket["valid_until"]))
+        return cls(
+            per_eur,
+            as_of or str(ecb["effective_date"]),
+            source,
+            {k: Decimal(v) for k, v in basket["amounts"].items()},
+            date.fromisoformat(basket["valid_until"]),
+        )
 
     def sdr_in_eur(self, on: date) -> Decimal:
         if on > self.basket_valid_until:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,17 +39,26 @@ class Candidate:
 
 
 def _open_of(kind: str) -> ColumnElement[bool]:
-    return exists().where(col(Alert.shipment_id) == Shipment.id, col(Alert.kind) == kind,
-                          col(Alert.resolved_at).is_(None))
+    return exists().where(
+        col(Alert.shipment_id) == Shipment.id, col(Alert.kind) == kind, col(Alert.resolved_at).is_(None)
+    )
 
 
 async def candidates(session: AsyncSession, kind: str, branch: ColumnElement[bool], *, limit: int) -> list[Candidate]:
     """Active shipments matching `branch` with no open alert of `kind`."""
     if limit <= 0:
         return []
-    query = (
-        select(Shipment.id, Shipment.seller_id, Shipment.carrier, Shipment.origin_country, Shipment.dest_country,
-               Shipment.status, Shipment.sub_status)
+    columns: list[Any] = [
+        Shipment.id,
+        Shipment.seller_id,
+        Shipment.carrier,
+        Shipment.origin_country,
+        Shipment.dest_country,
+        Shipment.status,
+        Shipment.sub_status,
+    ]
+    query: Any = (
+        sa_select(*columns)
         .where(col(Shipment.active) == True, branch, ~_open_of(kind))  # noqa: E712  (= true uses the index)
         .limit(limit)
     )
@@ -73,8 +83,15 @@ async def insert_open(
     out: list[Alert] = []
     for start in range(0, len(rows), _CHUNK):
         values = [
-            {"id": new_id("alr"), "seller_id": c.seller_id, "shipment_id": c.id, "kind": kind, "state": "open",
-             "opened_at": now, "details": details}
+            {
+                "id": new_id("alr"),
+                "seller_id": c.seller_id,
+                "shipment_id": c.id,
+                "kind": kind,
+                "state": "open",
+                "opened_at": now,
+                "details": details,
+            }
             for c, details in rows[start : start + _CHUNK]
         ]
         stmt = (
@@ -82,7 +99,7 @@ async def insert_open(
             .on_conflict_do_nothing(index_elements=["shipment_id", "kind"], index_where=text("resolved_at IS NULL"))
             .returning(Alert)
         )
-        result = await session.execute(stmt, values)
+        result = await session.exec(stmt, params=values)
         out.extend(result.scalars())
     return out
 
@@ -92,8 +109,12 @@ async def lock_shipments(session: AsyncSession, ids: Sequence[str]) -> dict[str,
     locked in id order so two lockers never deadlock."""
     found: dict[str, Shipment] = {}
     for start in range(0, len(ids), _CHUNK):
-        query = (select(Shipment).where(col(Shipment.id).in_(ids[start : start + _CHUNK]))
-                 .order_by(col(Shipment.id)).with_for_update())
+        query = (
+            select(Shipment)
+            .where(col(Shipment.id).in_(ids[start : start + _CHUNK]))
+            .order_by(col(Shipment.id))
+            .with_for_update()
+        )
         for shipment in await session.exec(query):
             found[shipment.id] = shipment
     return found
@@ -136,23 +157,26 @@ async def resolve(
             .returning(Alert)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
-        out.extend((await session.execute(stmt)).scalars())
+        out.extend((await session.exec(stmt)).scalars())
     return out
 
 
-async def acknowledge(session: AsyncSession, alert: Alert, *, now: datetime, actor: str,
-                      note: str | None = None) -> bool:
+async def acknowledge(
+    session: AsyncSession, alert: Alert, *, now: datetime, actor: str, note: str | None = None
+) -> bool:
     """Mark an open alert acknowledged. False when it already was (idempotent);
     ConflictError when it is resolved."""
     values: dict[str, Any] = {"state": "acknowledged", "acknowledged_at": now, "acknowledged_by": actor}
     if note is not None:
         values["note"] = note
     stmt = (
-        update(Alert).where(col(Alert.id) == alert.id, col(Alert.state) == "open", col(Alert.resolved_at).is_(None))
-        .values(**values).returning(Alert)
+        update(Alert)
+        .where(col(Alert.id) == alert.id, col(Alert.state) == "open", col(Alert.resolved_at).is_(None))
+        .values(**values)
+        .returning(Alert)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    changed = (await session.execute(stmt)).scalars().first()
+    changed = (await session.exec(stmt)).scalars().first()
     if changed is not None:
         return True
     await session.refresh(alert)

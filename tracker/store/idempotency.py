@@ -39,7 +39,5 @@ def remember(
     session: AsyncSession, seller_id: str, key: str, req_hash: str, status: int, body: str, *, now: datetime
 ) -> None:
     session.add(
-        IdempotencyRecord(
-            seller_id=seller_id, key=key, request_hash=req_hash, status=status, body=body, created_at=now
-        )
+        IdempotencyRecord(seller_id=seller_id, key=key, request_hash=req_hash, status=status, body=body, created_at=now)
     )

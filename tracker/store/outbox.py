@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import col, select
@@ -27,8 +28,67 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
+async def enabled_endpoints(session: AsyncSession, seller_id: str) -> list[WebhookEndpoint]:
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.seller_id == seller_id, col(WebhookEndpoint.enabled).is_(True)
+    )
+    return list(await session.exec(query))
+
+
 def _iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
+
+
+def subscribed(endpoints: Sequence[WebhookEndpoint], event_type: str) -> list[WebhookEndpoint]:
+    return [e for e in endpoints if not e.event_types or event_type in e.event_types]
+
+
+def payload(event_type: str, data: dict[str, Any], now: datetime) -> str:
+    return json.dumps(
+        {"type": event_type, "timestamp": _iso(now), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+def message_rows(
+    *,
+    seller_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    endpoints: Sequence[WebhookEndpoint],
+    shipment_id: str | None = None,
+    sequence: int | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Column values of one message and its deliveries, for bulk INSERTs on hot paths."""
+    if sequence is not None:
+        data = {**data, "sequence": sequence}
+    msg_id = new_id("msg")
+    msg = {
+        "id": msg_id,
+        "seller_id": seller_id,
+        "event_type": event_type,
+        "shipment_id": shipment_id,
+        "sequence": sequence,
+        "payload": payload(event_type, data, now),
+        "created_at": now,
+    }
+    deliveries = [
+        {
+            "id": new_id("dlv"),
+            "seller_id": seller_id,
+            "message_id": msg_id,
+            "endpoint_id": e.id,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for e in subscribed(endpoints, event_type)
+    ]
+    return msg, deliveries
 
 
 async def enqueue(
@@ -40,8 +100,12 @@ async def enqueue(
     now: datetime,
     shipment: Shipment | None = None,
     only_endpoint_id: str | None = None,
+    endpoints: Sequence[WebhookEndpoint] | None = None,
 ) -> WebhookMessage:
-    """Add a message and one pending delivery per enabled endpoint subscribed to it."""
+    """Add a message and one pending delivery per enabled endpoint subscribed to it.
+
+    Callers writing many messages pass `endpoints` (from `enabled_endpoints`) so the
+    endpoint list is read once per transaction, not once per message."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
     sequence: int | None = None
@@ -65,12 +129,14 @@ async def enqueue(
         created_at=now,
     )
     session.add(msg)
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.seller_id == seller_id, col(WebhookEndpoint.enabled).is_(True)
-    )
-    if only_endpoint_id is not None:
-        query = query.where(WebhookEndpoint.id == only_endpoint_id)
-    for endpoint in await session.exec(query):
+    if endpoints is None or only_endpoint_id is not None:
+        query = select(WebhookEndpoint).where(
+            WebhookEndpoint.seller_id == seller_id, col(WebhookEndpoint.enabled).is_(True)
+        )
+        if only_endpoint_id is not None:
+            query = query.where(WebhookEndpoint.id == only_endpoint_id)
+        endpoints = list(await session.exec(query))
+    for endpoint in endpoints:
         if endpoint.event_types and event_type not in endpoint.event_types and only_endpoint_id is None:
             continue
         session.add(

@@ -46,7 +46,8 @@ class PageState:
 async def page_state(session: AsyncSession, token: str) -> PageState | None:
     row = (
         await session.exec(
-            select(Shipment, Seller).join(Seller, col(Seller.id) == col(Shipment.seller_id))
+            select(Shipment, Seller)
+            .join(Seller, col(Seller.id) == col(Shipment.seller_id))
             .where(Shipment.public_token == token)
         )
     ).first()
@@ -55,23 +56,26 @@ async def page_state(session: AsyncSession, token: str) -> PageState | None:
     shipment, seller = row
     count, last_id, last_recorded = (
         await session.exec(
-            select(func.count(), func.max(TrackingEvent.id), func.max(TrackingEvent.recorded_at))
-            .where(TrackingEvent.shipment_id == shipment.id)
+            select(func.count(), func.max(TrackingEvent.id), func.max(TrackingEvent.recorded_at)).where(
+                TrackingEvent.shipment_id == shipment.id
+            )
         )
     ).one()
     newer = (
         await session.exec(
             select(Shipment.public_token, Shipment.tracking_number)
             .where(Shipment.replaces_id == shipment.id, Shipment.seller_id == shipment.seller_id)
-            .order_by(col(Shipment.created_at).desc(), col(Shipment.id).desc()).limit(1)
+            .order_by(col(Shipment.created_at).desc(), col(Shipment.id).desc())
+            .limit(1)
         )
     ).first()
     older = None
     if shipment.replaces_id is not None:
         older = (
             await session.exec(
-                select(Shipment.public_token, Shipment.tracking_number)
-                .where(Shipment.id == shipment.replaces_id, Shipment.seller_id == shipment.seller_id)
+                select(Shipment.public_token, Shipment.tracking_number).where(
+                    Shipment.id == shipment.replaces_id, Shipment.seller_id == shipment.seller_id
+                )
             )
         ).first()
     return PageState(
@@ -98,7 +102,8 @@ def _aware(value: object) -> datetime | None:
 
 async def events(session: AsyncSession, shipment_id: str) -> list[TrackingEvent]:
     rows = await session.exec(
-        select(TrackingEvent).where(TrackingEvent.shipment_id == shipment_id)
+        select(TrackingEvent)
+        .where(TrackingEvent.shipment_id == shipment_id)
         .order_by(col(TrackingEvent.occurred_at), col(TrackingEvent.id))
     )
     return list(rows)
@@ -135,7 +140,7 @@ async def lookup(session: AsyncSession, number: str, *, postcode: str = "", emai
         return None
     rows = await session.exec(
         select(Shipment)
-        .where(or_(Shipment.tracking_number == tracking, Shipment.order_number == order))
+        .where(or_(col(Shipment.tracking_number) == tracking, col(Shipment.order_number) == order))
         .order_by(col(Shipment.created_at).desc(), col(Shipment.id).desc())
         .limit(_MAX_CANDIDATES)
     )

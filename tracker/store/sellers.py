@@ -115,9 +115,7 @@ async def create_key(
 async def revoke_key(session: AsyncSession, key_id_or_prefix: str, *, now: datetime) -> ApiKey:
     row = (
         await session.exec(
-            select(ApiKey).where(
-                (col(ApiKey.id) == key_id_or_prefix) | (col(ApiKey.prefix) == key_id_or_prefix)
-            )
+            select(ApiKey).where((col(ApiKey.id) == key_id_or_prefix) | (col(ApiKey.prefix) == key_id_or_prefix))
         )
     ).first()
     if row is None:
@@ -175,9 +173,7 @@ async def audit(
     )
 
 
-async def audit_trail(
-    session: AsyncSession, seller_id: str, object_type: str, object_id: str
-) -> list[AuditLog]:
+async def audit_trail(session: AsyncSession, seller_id: str, object_type: str, object_id: str) -> list[AuditLog]:
     rows = await session.exec(
         select(AuditLog)
         .where(

@@ -6,19 +6,28 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func
+from sqlalchemy import exists, func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from carriers import detect
-from tracker.models import Alert, Order, Shipment, TrackingEvent, new_id
+from tracker.models import (
+    Alert,
+    Notification,
+    Order,
+    Shipment,
+    TrackingEvent,
+    WebhookDelivery,
+    WebhookMessage,
+    new_id,
+)
 from tracker.store import ConflictError, NotFoundError
-from tracker.store.notifications import queue_milestone
-from tracker.store.outbox import enqueue
+from tracker.store.outbox import enabled_endpoints, message_rows
 
 AGGREGATOR = "17track"
 
@@ -69,92 +78,179 @@ async def create_shipment(
     session: AsyncSession, seller_id: str, new: NewShipment, *, now: datetime, public_url: str
 ) -> Shipment:
     """Register one shipment (and its order when new). Raises ConflictError, NotFoundError."""
-    ckey = customer_key(new.customer_email, new.dest_country, new.dest_postcode, new.customer_name)
-    order = (
-        await session.exec(
-            select(Order).where(Order.seller_id == seller_id, Order.order_number == new.order_number)
+    [shipment] = await create_shipments(session, seller_id, [new], now=now, public_url=public_url)
+    return shipment
+
+
+async def create_shipments(
+    session: AsyncSession, seller_id: str, items: Sequence[NewShipment], *, now: datetime, public_url: str
+) -> list[Shipment]:
+    """Register shipments (and their orders when new) in the caller's transaction.
+
+    Raises ConflictError (naming `shipments[i]` when there are several) or NotFoundError.
+    Reads what it must check in a few set-based queries, so a batch of 100 costs a handful
+    of round trips rather than several per shipment.
+    """
+
+    def where(i: int) -> str:
+        return f"shipments[{i}]: " if len(items) > 1 else ""
+
+    numbers = {n.order_number for n in items}
+    orders = {
+        o.order_number: o
+        for o in await session.exec(
+            select(Order).where(Order.seller_id == seller_id, col(Order.order_number).in_(numbers))
         )
-    ).first()
-    if order is None:
-        order = Order(
-            id=new_id("ord"),
-            seller_id=seller_id,
-            order_number=new.order_number,
-            customer_key=ckey,
-            items=new.items or [],
-            created_at=now,
-        )
-        session.add(order)
-    elif order.customer_key != ckey:
-        raise ConflictError(
-            "order-number-used",
-            f"Order number {new.order_number} is already used by a different order; "
-            "order numbers never repeat.",
-        )
-    else:
-        dup = (
-            await session.exec(
-                select(Shipment.id).where(
-                    Shipment.seller_id == seller_id,
-                    Shipment.order_id == order.id,
-                    Shipment.tracking_number == new.tracking_number,
-                )
+    }
+    known_ids = [o.id for o in orders.values()]
+    taken: set[tuple[str, str]] = set()
+    if known_ids:
+        rows = await session.exec(
+            select(Shipment.order_id, Shipment.tracking_number).where(
+                Shipment.seller_id == seller_id, col(Shipment.order_id).in_(known_ids)
             )
-        ).first()
-        if dup is not None:
+        )
+        taken = {(order_id, number) for order_id, number in rows}
+    replaced_ids = {n.replaces for n in items if n.replaces}
+    replaced: dict[str, Shipment] = {}
+    if replaced_ids:
+        replaced = {
+            s.id: s
+            for s in await session.exec(
+                select(Shipment).where(Shipment.seller_id == seller_id, col(Shipment.id).in_(replaced_ids))
+            )
+        }
+    endpoints = await enabled_endpoints(session, seller_id)
+    new_orders: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for i, new in enumerate(items):
+        ckey = customer_key(new.customer_email, new.dest_country, new.dest_postcode, new.customer_name)
+        order = orders.get(new.order_number)
+        if order is None:
+            order = Order.model_construct(id=new_id("ord"), order_number=new.order_number, customer_key=ckey)
+            orders[new.order_number] = order
+            new_orders.append(
+                {
+                    "id": order.id,
+                    "seller_id": seller_id,
+                    "order_number": new.order_number,
+                    "customer_key": ckey,
+                    "items": new.items or [],
+                    "created_at": now,
+                }
+            )
+        elif order.customer_key != ckey:
+            raise ConflictError(
+                "order-number-used",
+                f"{where(i)}Order number {new.order_number} is already used by a different order; "
+                "order numbers never repeat.",
+            )
+        if (order.id, new.tracking_number) in taken:
             raise ConflictError(
                 "shipment-exists",
-                f"Tracking number {new.tracking_number} is already registered on this order ({dup}).",
+                f"{where(i)}Tracking number {new.tracking_number} is already registered on this order.",
             )
-    if new.replaces is not None:
-        replaced = await get_shipment(session, seller_id, new.replaces)
-        if replaced.order_id != order.id:
-            raise ConflictError("reshipment-order-mismatch", "A re-shipment must belong to the same order.")
-    candidates = candidates_for(new.tracking_number, new.carrier)
-    shipment = Shipment(
-        id=new_id("shp"),
-        seller_id=seller_id,
-        order_id=order.id,
-        order_number=new.order_number,
-        tracking_number=new.tracking_number,
-        carrier=new.carrier,
-        carrier_candidates=candidates,
-        public_token=secrets.token_urlsafe(18),
-        customer_name=new.customer_name,
-        customer_email=new.customer_email,
-        customer_phone=new.customer_phone,
-        customer_locale=new.customer_locale,
-        origin_country=new.origin_country,
-        dest_country=new.dest_country,
-        dest_postcode=new.dest_postcode,
-        dest_city=new.dest_city,
-        dest_address=new.dest_address,
-        promised_delivery=new.promised_delivery,
-        created_at=now,
-        updated_at=now,
-        next_poll_at=now,
-        replaces_id=new.replaces,
-    )
-    session.add(shipment)
-    await session.flush()
-    await enqueue(
-        session,
-        seller_id=seller_id,
-        event_type="shipment.created",
-        now=now,
-        shipment=shipment,
-        data=shipment_view(shipment, [], public_url=public_url),
-    )
-    # the standard asks that the customer get the tracking number promptly after dispatch
-    await queue_milestone(session, shipment, "shipped", now=now)
-    return shipment
+        taken.add((order.id, new.tracking_number))
+        if new.replaces is not None:
+            original = replaced.get(new.replaces)
+            if original is None:
+                raise NotFoundError(new.replaces)
+            if original.order_id != order.id:
+                raise ConflictError(
+                    "reshipment-order-mismatch", f"{where(i)}A re-shipment must belong to the same order."
+                )
+        rows.append(_new_row(seller_id, order.id, new, now))
+    # Core INSERTs, parents first: building ORM objects costs more than the database here
+    conn = await session.connection()
+    if new_orders:
+        await conn.execute(insert(Order), new_orders)
+    await conn.execute(insert(Shipment), rows)
+    messages: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    created = [Shipment.model_construct(**row) for row in rows]
+    for shipment in created:
+        msg, dlv = message_rows(
+            seller_id=seller_id,
+            event_type="shipment.created",
+            now=now,
+            endpoints=endpoints,
+            data=shipment_view(shipment, [], public_url=public_url),
+            shipment_id=shipment.id,
+            sequence=1,
+        )
+        messages.append(msg)
+        deliveries += dlv
+        # the standard asks that the customer get the tracking number promptly after dispatch
+        if shipment.customer_email:
+            notices.append(
+                {
+                    "id": new_id("ntf"),
+                    "seller_id": seller_id,
+                    "shipment_id": shipment.id,
+                    "milestone": "shipped",
+                    "channel": "email",
+                    "locale": shipment.customer_locale,
+                    "state": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+    await conn.execute(insert(WebhookMessage), messages)
+    if deliveries:
+        await conn.execute(insert(WebhookDelivery), deliveries)
+    if notices:
+        await conn.execute(insert(Notification), notices)
+    return [await _attached(session, s) for s in created] if len(created) == 1 else created
+
+
+async def _attached(session: AsyncSession, shipment: Shipment) -> Shipment:
+    """The persistent instance, for callers that go on to change the one shipment they made."""
+    loaded = await session.get(Shipment, shipment.id)
+    assert loaded is not None
+    return loaded
+
+
+def _new_row(seller_id: str, order_id: str, new: NewShipment, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("shp"),
+        "seller_id": seller_id,
+        "order_id": order_id,
+        "order_number": new.order_number,
+        "tracking_number": new.tracking_number,
+        "carrier": new.carrier,
+        "carrier_candidates": candidates_for(new.tracking_number, new.carrier),
+        "status": "pending",
+        "sub_status": "other",
+        "public_token": secrets.token_urlsafe(18),
+        "customer_name": new.customer_name,
+        "customer_email": new.customer_email,
+        "customer_phone": new.customer_phone,
+        "customer_locale": new.customer_locale,
+        "origin_country": new.origin_country,
+        "dest_country": new.dest_country,
+        "dest_postcode": new.dest_postcode,
+        "dest_city": new.dest_city,
+        "dest_address": new.dest_address,
+        "promised_delivery": new.promised_delivery,
+        "created_at": now,
+        "updated_at": now,
+        "next_poll_at": now,
+        "active": True,
+        "poll_count": 0,
+        "poll_errors": 0,
+        "confirmed_terminal": False,
+        "replaces_id": new.replaces,
+        # the shipment.created message below is sequence 1
+        "sequence": 1,
+        "notify_opt_out": False,
+    }
 
 
 async def get_shipment(session: AsyncSession, seller_id: str, shipment_id: str) -> Shipment:
     row = (
-        await session.exec(
-            select(Shipment).where(Shipment.id == shipment_id, Shipment.seller_id == seller_id)
-        )
+        await session.exec(select(Shipment).where(Shipment.id == shipment_id, Shipment.seller_id == seller_id))
     ).first()
     if row is None:
         raise NotFoundError(shipment_id)
@@ -219,9 +315,7 @@ async def list_shipments(
     if tracking_number:
         query = query.where(Shipment.tracking_number == tracking_number)
     if has_open_alert is not None:
-        open_alert = exists().where(
-            col(Alert.shipment_id) == col(Shipment.id), col(Alert.resolved_at).is_(None)
-        )
+        open_alert = exists().where(col(Alert.shipment_id) == col(Shipment.id), col(Alert.resolved_at).is_(None))
         query = query.where(open_alert if has_open_alert else ~open_alert)
     if cursor:
         query = query.where(Shipment.id < decode_cursor(cursor))
@@ -246,11 +340,7 @@ async def open_alert_kinds(session: AsyncSession, shipment_ids: list[str]) -> di
 
 async def count_shipments(session: AsyncSession, seller_id: str) -> int:
     return int(
-        (
-            await session.exec(
-                select(func.count()).select_from(Shipment).where(Shipment.seller_id == seller_id)
-            )
-        ).one()
+        (await session.exec(select(func.count()).select_from(Shipment).where(Shipment.seller_id == seller_id))).one()
     )
 
 

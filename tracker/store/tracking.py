@@ -150,3 +150,64 @@ async def shipments_by_number(session: AsyncSession, numbers: Sequence[str]) -> 
     if _is_postgres(session):
         query = query.with_for_update()
     return list(await session.exec(query))
+
+
+async def insert_bulk_shipments(
+    session: AsyncSession,
+    seller_id: str,
+    items: Sequence[tuple[str, str | None, list[str], str]],
+    *,
+    now: datetime,
+) -> list[str]:
+    """Register many shipments at once, due now: (tracking number, carrier, candidates,
+    destination country). For demos and benchmarks; the API path is `shipments.create_shipment`,
+    which also queues the "shipped" email and `shipment.created` message."""
+    import secrets
+
+    from sqlalchemy import insert
+
+    from tracker.models import Order, new_id
+
+    orders: list[dict[str, Any]] = []
+    ships: list[dict[str, Any]] = []
+    for number, carrier, candidates, dest in items:
+        order_id = new_id("ord")
+        orders.append(
+            {
+                "id": order_id,
+                "seller_id": seller_id,
+                "order_number": f"BULK-{order_id[4:]}",
+                "customer_key": "bulk",
+                "items": [],
+                "created_at": now,
+            }
+        )
+        ships.append(
+            {
+                "id": new_id("shp"),
+                "seller_id": seller_id,
+                "order_id": order_id,
+                "order_number": f"BULK-{order_id[4:]}",
+                "tracking_number": number,
+                "carrier": carrier,
+                "carrier_candidates": candidates,
+                "status": "pending",
+                "sub_status": "other",
+                "public_token": secrets.token_urlsafe(18),
+                "customer_locale": "en",
+                "dest_country": dest,
+                "created_at": now,
+                "updated_at": now,
+                "active": True,
+                "next_poll_at": now,
+                "poll_count": 0,
+                "poll_errors": 0,
+                "confirmed_terminal": False,
+                "sequence": 0,
+                "notify_opt_out": False,
+            }
+        )
+    for start in range(0, len(ships), 2000):
+        await session.exec(insert(Order), params=orders[start : start + 2000])  # type: ignore[call-overload]
+        await session.exec(insert(Shipment), params=ships[start : start + 2000])  # type: ignore[call-overload]
+    return [s["id"] for s in ships]

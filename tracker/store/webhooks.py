@@ -86,9 +86,7 @@ async def create_endpoint(
 async def list_endpoints(session: AsyncSession, seller_id: str) -> list[WebhookEndpoint]:
     """Every endpoint of the seller, newest first."""
     rows = await session.exec(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.seller_id == seller_id)
-        .order_by(col(WebhookEndpoint.id).desc())
+        select(WebhookEndpoint).where(WebhookEndpoint.seller_id == seller_id).order_by(col(WebhookEndpoint.id).desc())
     )
     return list(rows)
 
@@ -101,9 +99,7 @@ async def get_endpoint(session: AsyncSession, seller_id: str, endpoint_id: str) 
     return endpoint
 
 
-def set_enabled(
-    endpoint: WebhookEndpoint, enabled: bool, *, now: datetime, reason: str | None = None
-) -> None:
+def set_enabled(endpoint: WebhookEndpoint, enabled: bool, *, now: datetime, reason: str | None = None) -> None:
     """Enable (clearing the failure streak) or disable an endpoint."""
     endpoint.enabled = enabled
     endpoint.disabled_reason = None if enabled else reason
@@ -212,9 +208,7 @@ async def deliveries_view(session: AsyncSession, message_id: str) -> list[dict[s
     """Every delivery of a message with its attempts, oldest first."""
     deliveries = list(
         await session.exec(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.message_id == message_id)
-            .order_by(col(WebhookDelivery.id))
+            select(WebhookDelivery).where(WebhookDelivery.message_id == message_id).order_by(col(WebhookDelivery.id))
         )
     )
     attempts: dict[str, list[dict[str, Any]]] = {d.id: [] for d in deliveries}
@@ -313,9 +307,7 @@ async def redeliver(
     return queued
 
 
-async def replay_since(
-    session: AsyncSession, endpoint: WebhookEndpoint, since: datetime, *, now: datetime
-) -> int:
+async def replay_since(session: AsyncSession, endpoint: WebhookEndpoint, since: datetime, *, now: datetime) -> int:
     """Queue every message since `since` that the endpoint subscribes to; return how many."""
     rows = await session.exec(
         select(WebhookMessage)

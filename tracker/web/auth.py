@@ -6,7 +6,12 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from sqlalchemy import update
+from sqlmodel import col
+
 from tracker import keys
+from tracker.db import writing
+from tracker.models import ApiKey
 from tracker.store import sellers as seller_store
 from tracker.store.sellers import Principal
 from tracker.web.problems import Handler, Problem
@@ -40,9 +45,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 # the same answer as for a merchant that does not exist
                 raise Problem(404, "not-found", "No such seller under this key.")
             seller_id = act_as
-        if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
-            row.last_used_at = now
-            session.add(row)
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
+        # its own short write, so authentication never holds a write lock
+        async with writing(sm) as session:
+            await session.exec(update(ApiKey).where(col(ApiKey.id) == row.id).values(last_used_at=now))
             await session.commit()
     request[keys.PRINCIPAL] = Principal(
         key_id=row.id,

@@ -143,9 +143,7 @@ async def _claim(
     await session.exec(
         update(WebhookDelivery)
         .where(col(WebhookDelivery.id).in_(chosen))
-        .values(
-            lease_owner=owner, lease_until=now + lease_for(settings), attempts=WebhookDelivery.attempts + 1
-        )
+        .values(lease_owner=owner, lease_until=now + lease_for(settings), attempts=WebhookDelivery.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     details = await session.exec(
@@ -216,16 +214,12 @@ async def _record(
     ids = [item.delivery_id for item, _ in results]
     deliveries = {
         d.id: d
-        for d in await session.exec(
-            select(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)).with_for_update()
-        )
+        for d in await session.exec(select(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)).with_for_update())
     }
     endpoints = {
         e.id: e
         for e in await session.exec(
-            select(WebhookEndpoint).where(
-                col(WebhookEndpoint.id).in_({d.endpoint_id for d in deliveries.values()})
-            )
+            select(WebhookEndpoint).where(col(WebhookEndpoint.id).in_({d.endpoint_id for d in deliveries.values()}))
         )
     }
     window = timedelta(days=settings.disable_after_days)

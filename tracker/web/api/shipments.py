@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker import keys
+from tracker.db import writing
 from tracker.store import ConflictError, NotFoundError
 from tracker.store import idempotency as idem
 from tracker.store import sellers as seller_store
@@ -58,13 +59,11 @@ async def _idempotent(
     """Run `produce` in one transaction, remembering its answer under the Idempotency-Key."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise Problem(
-            400, "bad-idempotency-key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
-        )
+        raise Problem(400, "bad-idempotency-key", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters.")
     raw = await request.read()
     req_hash = idem.request_hash(request.method, request.path, raw)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         if key is not None:
             try:
                 replay = await idem.lookup(session, principal.seller_id, key, req_hash)
@@ -152,15 +151,10 @@ async def create_batch(request: web.Request) -> web.Response:
     now = request.app[keys.CLOCK]()
 
     async def produce(session: AsyncSession) -> tuple[int, Any]:
-        created = []
-        for i, item in enumerate(items):
-            try:
-                shipment = await store.create_shipment(
-                    session, principal.seller_id, _new_from(item), now=now, public_url=_public_url(request)
-                )
-            except ConflictError as err:
-                raise ConflictError(err.slug, f"shipments[{i}]: {err.detail}") from err
-            created.append(store.shipment_view(shipment, [], public_url=_public_url(request)))
+        shipments = await store.create_shipments(
+            session, principal.seller_id, [_new_from(item) for item in items], now=now, public_url=_public_url(request)
+        )
+        created = [store.shipment_view(s, [], public_url=_public_url(request)) for s in shipments]
         await seller_store.audit(
             session,
             seller_id=principal.seller_id,
@@ -185,9 +179,7 @@ async def get_one(request: web.Request) -> web.Response:
         events = await store.events_of(session, shipment.id)
         alerts = await store.open_alert_kinds(session, [shipment.id])
     return web.json_response(
-        store.shipment_view(
-            shipment, events, public_url=_public_url(request), open_alerts=alerts.get(shipment.id, [])
-        )
+        store.shipment_view(shipment, events, public_url=_public_url(request), open_alerts=alerts.get(shipment.id, []))
     )
 
 
@@ -232,7 +224,7 @@ async def update(request: web.Request) -> web.Response:
     data = await read_json(request)
     body = validate(ShipmentUpdate, data)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         try:
             shipment = await store.get_shipment(session, principal.seller_id, request.match_info["id"])
         except NotFoundError as err:
@@ -244,10 +236,7 @@ async def update(request: web.Request) -> web.Response:
             shipment.carrier_candidates = [body.carrier]
             if shipment.stopped_at is None:
                 shipment.next_poll_at = now
-        if (
-            "promised_delivery" in body.model_fields_set
-            and body.promised_delivery != shipment.promised_delivery
-        ):
+        if "promised_delivery" in body.model_fields_set and body.promised_delivery != shipment.promised_delivery:
             changes["promised_delivery"] = [str(shipment.promised_delivery), str(body.promised_delivery)]
             shipment.promised_delivery = body.promised_delivery
         if changes:
@@ -279,7 +268,7 @@ async def update(request: web.Request) -> web.Response:
 async def stop(request: web.Request) -> web.Response:
     principal = require(request, "shipments:write")
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         try:
             shipment = await store.get_shipment(session, principal.seller_id, request.match_info["id"])
         except NotFoundError as err:
@@ -307,7 +296,7 @@ async def stop(request: web.Request) -> web.Response:
 async def refresh(request: web.Request) -> web.Response:
     principal = require(request, "shipments:write")
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         try:
             shipment = await store.get_shipment(session, principal.seller_id, request.match_info["id"])
         except NotFoundError as err:

@@ -41,9 +41,7 @@ def _event_type(value: str) -> str:
     return value
 
 
-EventType = Annotated[
-    str, AfterValidator(_event_type), WithJsonSchema({"type": "string", "enum": list(EVENT_TYPES)})
-]
+EventType = Annotated[str, AfterValidator(_event_type), WithJsonSchema({"type": "string", "enum": list(EVENT_TYPES)})]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
 Description = Annotated[str, StringConstraints(max_length=500, strip_whitespace=True)]
 
@@ -129,9 +127,7 @@ def _require_enabled(endpoint: WebhookEndpoint) -> None:
         raise Problem(409, "endpoint-disabled", "The webhook endpoint is disabled; enable it first.")
 
 
-async def _audit(
-    session: AsyncSession, principal: Principal, action: str, object_id: str, now: datetime
-) -> None:
+async def _audit(session: AsyncSession, principal: Principal, action: str, object_id: str, now: datetime) -> None:
     await seller_store.audit(
         session,
         seller_id=principal.seller_id,
@@ -290,9 +286,7 @@ async def list_messages(request: web.Request) -> web.Response:
                 "The cursor is not valid.",
                 errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}],
             ) from err
-    return web.json_response(
-        {"data": [store.message_view(m) for m in page.items], "next_cursor": page.next_cursor}
-    )
+    return web.json_response({"data": [store.message_view(m) for m in page.items], "next_cursor": page.next_cursor})
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -497,9 +491,7 @@ def _document() -> None:
         (
             "post",
             "/v1/webhook-endpoints/{id}/enable",
-            operation(
-                "Resume deliveries (pending ones continue)", tag, {"200": endpoint}, scope=SCOPE, params=one
-            ),
+            operation("Resume deliveries (pending ones continue)", tag, {"200": endpoint}, scope=SCOPE, params=one),
         ),
         (
             "post",

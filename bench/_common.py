@@ -1,0 +1,74 @@
+"""Helpers shared by the benchmark scripts: figures, JSON output, temporary databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "bench" / "out"
+DEFAULT_PG = os.environ.get("TRACKER_BENCH_PG_URL") or os.environ.get(
+    "TRACKER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def figure(metric: str, value: float, unit: str, *, baseline: str | None = None,
+           baseline_value: float | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"metric": metric, "value": round(value, 3), "unit": unit}
+    if baseline is not None and baseline_value:
+        out.update(baseline=baseline, baseline_value=round(baseline_value, 3), ratio=round(value / baseline_value, 3))
+    return out
+
+
+def write(name: str, figures: list[dict[str, Any]], **meta: Any) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"{name}.json"
+    path.write_text(json.dumps({"figures": figures, **meta}, indent=2) + "\n")
+    for f in figures:
+        line = f"{f['metric']:<48} {f['value']:>12,.3f} {f['unit']}"
+        if "ratio" in f:
+            line += f"   (baseline {f['baseline']}: {f['baseline_value']:,.3f}; ratio {f['ratio']:.2f})"
+        print(line)
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@asynccontextmanager
+async def pg_schema(url: str = DEFAULT_PG) -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema for one benchmark, dropped afterwards."""
+    import asyncpg
+
+    from tracker.db import async_url
+
+    dsn = async_url(url).replace("postgresql+asyncpg", "postgresql")
+    schema = "bench_" + secrets.token_hex(4)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema
+    finally:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()
+
+
+async def pg_available(url: str = DEFAULT_PG) -> bool:
+    try:
+        import asyncpg
+
+        from tracker.db import async_url
+
+        conn = await asyncpg.connect(async_url(url).replace("postgresql+asyncpg", "postgresql"), timeout=3)
+        await conn.close()
+        return True
+    except Exception:
+        return False
