@@ -29,8 +29,6 @@ from tracker.db import SessionMaker, write_transaction
 from tracker.models import Shipment
 from tracker.settings import AlertSettings
 from tracker.store import alerts as store
-from tracker.store import sellers as seller_store
-from tracker.store.outbox import enqueue
 
 log = logging.getLogger("tracker.alerts")
 
@@ -55,6 +53,8 @@ THRESHOLD_FIELDS: tuple[str, ...] = (
     "customs_days",
 )
 SYSTEM = "system"
+#: alerts opened or resolved in one scan past which the table's planner statistics are refreshed
+ANALYZE_AFTER = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,26 +269,7 @@ async def _resolve_batch(sm: SessionMaker, cfg: AlertSettings, rule: Rule, now: 
 
 async def _announce(session: Any, alerts: list[Any], event_type: str, *, now: datetime) -> None:
     """The outbox message and audit row for each alert, in the transaction that changed it."""
-    shipments = await store.lock_shipments(session, sorted({a.shipment_id for a in alerts}))
-    for alert in alerts:
-        await enqueue(
-            session,
-            seller_id=alert.seller_id,
-            event_type=event_type,
-            now=now,
-            shipment=shipments.get(alert.shipment_id),
-            data=store.alert_view(alert),
-        )
-        await seller_store.audit(
-            session,
-            seller_id=alert.seller_id,
-            actor=SYSTEM,
-            action=event_type,
-            object_type="alert",
-            object_id=alert.id,
-            now=now,
-            details={"kind": alert.kind, "resolution": alert.resolution} if alert.resolution else {"kind": alert.kind},
-        )
+    await store.announce(session, alerts, event_type, now=now, actor=SYSTEM)
 
 
 async def scan(sm: SessionMaker, cfg: AlertSettings, *, now: datetime) -> ScanResult:
@@ -308,6 +289,8 @@ async def scan(sm: SessionMaker, cfg: AlertSettings, *, now: datetime) -> ScanRe
                 break
         result.opened[rule.kind] = opened
         result.resolved[rule.kind] = resolved
+    if result.total_opened + result.total_resolved >= ANALYZE_AFTER:
+        await store.refresh_statistics(sm)
     if result.total_opened or result.total_resolved:
         log.info("alert scan", extra={"opened": result.opened, "resolved": result.resolved})
     return result

@@ -28,6 +28,7 @@ from tracker.web.api import shipments as shipments_api
 from tracker.web.api import webhooks as webhooks_api
 from tracker.web.auth import auth_middleware
 from tracker.web.pages import clerk as clerk_pages
+from tracker.web.pages import dashboard as dashboard_pages
 from tracker.web.pages import tracking as tracking_pages
 from tracker.web.problems import problem_middleware
 from tracker.webhooks import dispatcher
@@ -109,5 +110,6 @@ def create_app(
     add_job(app, Job("alerts", settings.alerts.tick_seconds, alerts.job))
     unsubscribe_pages.add_routes(app)
     add_job(app, Job("notify", notify.NotifyPolicy().tick_seconds, notify.job))
+    dashboard_pages.add_routes(app)
     app.cleanup_ctx.append(scheduler_ctx)
     return app

@@ -97,8 +97,12 @@ def build_carriers(
         elif has_credentials(config):
             base_url = config.base_url or _default_base_url(code)
             carrier_settings = CarrierSettings(
-                base_url=base_url, api_key=config.api_key, client_id=config.client_id,
-                client_secret=config.client_secret, account=config.account, timeout=config.timeout,
+                base_url=base_url,
+                api_key=config.api_key,
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                account=config.account,
+                timeout=config.timeout,
                 webhook_secret=config.webhook_secret,
             )
         else:
@@ -112,8 +116,9 @@ def build_carriers(
             adapter=adapter,
             policy=policy_for(config, settings.polling),
             bucket=TokenBucket(rate, burst, monotonic),
-            breaker=CircuitBreaker(settings.polling.breaker_failures, settings.polling.breaker_reset_seconds,
-                                   monotonic),
+            breaker=CircuitBreaker(
+                settings.polling.breaker_failures, settings.polling.breaker_reset_seconds, monotonic
+            ),
         )
     return out
 

@@ -17,6 +17,7 @@ import random
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,12 +33,12 @@ from tracker.carrier_registry import CarrierRuntime, build_carriers
 from tracker.clock import Clock
 from tracker.db import SessionMaker, write_transaction
 from tracker.eta import Eta, LaneEstimate, estimate, eta_moved, lane_estimate
-from tracker.models import Shipment, TrackingEvent
+from tracker.models import Shipment, TrackingEvent, WebhookEndpoint
 from tracker.schedule import PollPolicy, backoff, next_poll
 from tracker.settings import PollingSettings
+from tracker.store import outbox
 from tracker.store import tracking as store
 from tracker.store.notifications import on_status_change
-from tracker.store.outbox import enqueue
 from tracker.timeline import derive_status, fingerprint, merge
 
 log = logging.getLogger("tracker.polling")
@@ -75,6 +76,16 @@ class _Cycle:
     attempt: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Writes:
+    """Rows one batch's transaction inserts in bulk at the end."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: dict[str, list[WebhookEndpoint]] = field(default_factory=dict)
+
+
 def pick_result(results: Sequence[TrackResult], registered_at: datetime) -> TrackResult | None:
     """The result that matches a registration when one number maps to several shipments:
     the newest that began at or after the registration, else the newest."""
@@ -96,9 +107,15 @@ def stored_event(row: TrackingEvent) -> CarrierEvent:
     if any((row.city, row.region, row.country, row.postcode)):
         location = Location(city=row.city, region=row.region, country=row.country, postcode=row.postcode)
     return CarrierEvent(
-        occurred_at=row.occurred_at, time_basis=TimeBasis(row.time_basis), local_time=row.local_time,
-        status=Status(row.status), sub_status=SubStatus(row.sub_status), raw_code=row.raw_code,
-        description=row.description, location=location, provider=row.provider,
+        occurred_at=row.occurred_at,
+        time_basis=TimeBasis(row.time_basis),
+        local_time=row.local_time,
+        status=Status(row.status),
+        sub_status=SubStatus(row.sub_status),
+        raw_code=row.raw_code,
+        description=row.description,
+        location=location,
+        provider=row.provider,
         utc_offset_minutes=row.utc_offset_minutes,
     )
 
@@ -106,26 +123,50 @@ def stored_event(row: TrackingEvent) -> CarrierEvent:
 def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> dict[str, Any]:
     loc = e.location or Location()
     return {
-        "shipment_id": shipment_id, "fingerprint": fp, "occurred_at": e.occurred_at,
-        "time_basis": e.time_basis.value, "local_time": e.local_time[:32], "utc_offset_minutes": e.utc_offset_minutes,
-        "status": e.status.value, "sub_status": e.sub_status.value, "raw_code": e.raw_code[:64],
-        "description": e.description[:1000], "city": (loc.city or None) and loc.city[:200],
-        "region": (loc.region or None) and loc.region[:200], "country": loc.country,
-        "postcode": (loc.postcode or None) and loc.postcode[:32], "provider": e.provider[:64], "recorded_at": now,
+        "shipment_id": shipment_id,
+        "fingerprint": fp,
+        "occurred_at": e.occurred_at,
+        "time_basis": e.time_basis.value,
+        "local_time": e.local_time[:32],
+        "utc_offset_minutes": e.utc_offset_minutes,
+        "status": e.status.value,
+        "sub_status": e.sub_status.value,
+        "raw_code": e.raw_code[:64],
+        "description": e.description[:1000],
+        "city": (loc.city or None) and loc.city[:200],
+        "region": (loc.region or None) and loc.region[:200],
+        "country": loc.country,
+        "postcode": (loc.postcode or None) and loc.postcode[:32],
+        "provider": e.provider[:64],
+        "recorded_at": now,
     }
 
 
 def _event_view(e: CarrierEvent) -> dict[str, Any]:
     loc = e.location or Location()
     return {
-        "occurred_at": e.occurred_at.isoformat(), "local_time": e.local_time, "status": e.status.value,
-        "sub_status": e.sub_status.value, "description": e.description, "provider": e.provider,
+        "occurred_at": e.occurred_at.isoformat(),
+        "local_time": e.local_time,
+        "status": e.status.value,
+        "sub_status": e.sub_status.value,
+        "description": e.description,
+        "provider": e.provider,
         "location": {"city": loc.city, "region": loc.region, "country": loc.country, "postcode": loc.postcode},
     }
 
 
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt is not None else None
+
+
+def _deciding(events: Sequence[CarrierEvent], previous: Status) -> list[CarrierEvent]:
+    """The events `derive_status` looks at in a merged (sorted) timeline: the last one, and
+    the last one with the previous status (what backs a terminal status). Passing only
+    these gives the same answer without hashing the whole timeline again."""
+    if not events:
+        return []
+    backing = next((e for e in reversed(events) if e.status == previous), None)
+    return [events[-1]] if backing is None or backing is events[-1] else [backing, events[-1]]
 
 
 def _customs_since(events: Sequence[CarrierEvent]) -> datetime | None:
@@ -160,6 +201,19 @@ class Poller:
         self.rand = rand
         self.sleep = sleep
         self.default_policy = PollPolicy(jitter=settings.jitter)
+        # SQLite has one writer at a time: batches of this process queue here instead of
+        # in SQLite's busy handler, which polls with sleeps of up to 100 ms
+        self._serial = sessionmaker.kw["bind"].dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        if not self._serial:
+            async with write_transaction(self.sessionmaker) as session:
+                yield session
+            return
+        async with self._write_lock, write_transaction(self.sessionmaker) as session:
+            yield session
 
     def policy(self, code: str | None) -> PollPolicy:
         runtime = self.carriers.get(code or "")
@@ -172,9 +226,10 @@ class Poller:
         now = self.clock()
         cycle = _Cycle(now=now, report=CycleReport())
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        async with write_transaction(self.sessionmaker) as session:
-            claimed = await store.claim_due(session, now=now, owner=self.owner, lease_until=lease_until,
-                                            limit=self.settings.claim_limit)
+        async with self._writing() as session:
+            claimed = await store.claim_due(
+                session, now=now, owner=self.owner, lease_until=lease_until, limit=self.settings.claim_limit
+            )
         cycle.report.claimed = len(claimed)
         work = claimed
         while work:
@@ -251,14 +306,15 @@ class Poller:
         except CarrierError as err:
             runtime.breaker.record_failure()
             cycle.report.failed_batches += 1
-            log.warning("carrier call failed", extra={"carrier": code, "error": str(err),
-                                                      "error_type": type(err).__name__})
+            log.warning(
+                "carrier call failed", extra={"carrier": code, "error": str(err), "error_type": type(err).__name__}
+            )
             await self._reschedule(batch, None, cycle, failed=True)
             return []
         runtime.breaker.record_success()
         by_number: dict[str, list[TrackResult]] = {}
-        for result in results:
-            by_number.setdefault(result.tracking_number, []).append(result)
+        for answer in results:
+            by_number.setdefault(answer.tracking_number, []).append(answer)
         retry: list[Shipment] = []
         items: list[tuple[Shipment, TrackResult | None, str]] = []
         for shipment in batch:
@@ -274,8 +330,9 @@ class Poller:
         candidates = shipment.carrier_candidates or []
         return any(c in self.carriers for c in candidates[cycle.attempt.get(shipment.id, -1) + 1 :])
 
-    async def _reschedule(self, batch: list[Shipment], at: datetime | None, cycle: _Cycle, *,
-                          failed: bool = False) -> None:
+    async def _reschedule(
+        self, batch: list[Shipment], at: datetime | None, cycle: _Cycle, *, failed: bool = False
+    ) -> None:
         plans = []
         for s in batch:
             when = at
@@ -283,30 +340,46 @@ class Poller:
                 delay = backoff(s.poll_errors, base=ERROR_BACKOFF_BASE, cap=ERROR_BACKOFF_CAP, rand=self.rand())
                 when = cycle.now + timedelta(seconds=max(ERROR_BACKOFF_BASE / 2, delay))
             plans.append((s.id, when, failed))
-        async with write_transaction(self.sessionmaker) as session:
+        async with self._writing() as session:
             await store.reschedule(session, plans, owner=self.owner, now=cycle.now)
         cycle.report.rescheduled += len(batch)
 
     # --- persistence --------------------------------------------------------------------
 
-    async def _apply(self, items: list[tuple[Shipment, TrackResult | None, str]], cycle: _Cycle, *,
-                     owner: str | None = "") -> None:
-        """Write a batch's results in one transaction (only rows whose lease we still hold)."""
+    async def _apply(
+        self, items: list[tuple[Shipment, TrackResult | None, str]], cycle: _Cycle, *, owner: str | None = ""
+    ) -> None:
+        """Write a batch's results in one transaction (only rows whose lease we still hold).
+
+        Few round trips: one read of the shipments, one of their events, one of each seller's
+        endpoints, then bulk inserts; nothing flushes before the commit.
+        """
         if not items:
             return
         lease_owner = self.owner if owner == "" else owner
-        async with write_transaction(self.sessionmaker) as session:
-            fresh = {s.id: s for s in await store.lock_leased(session, [s.id for s, _, _ in items], lease_owner)}
-            stored = await store.events_by_shipment(session, list(fresh))
-            rows: list[dict[str, Any]] = []
-            for old, result, code in items:
-                shipment = fresh.get(old.id)
-                if shipment is None:
-                    continue
-                await self._apply_one(session, shipment, result, code, stored[shipment.id], cycle, rows,
-                                      release=lease_owner is not None)
-            await store.insert_events(session, rows)
-        cycle.report.new_events += len(rows)
+        async with self._writing() as session:
+            with session.no_autoflush:
+                fresh = {s.id: s for s in await store.lock_leased(session, [s.id for s, _, _ in items], lease_owner)}
+                stored = await store.events_by_shipment(session, list(fresh))
+                out = _Writes()
+                for old, result, code in items:
+                    shipment = fresh.get(old.id)
+                    if shipment is None:
+                        continue
+                    await self._apply_one(
+                        session,
+                        shipment,
+                        result,
+                        code,
+                        stored[shipment.id],
+                        cycle,
+                        out,
+                        release=lease_owner is not None,
+                    )
+                    cycle.report.applied += 1
+            await store.insert_events(session, out.events)
+            await store.insert_outbox(session, out.messages, out.deliveries)
+        cycle.report.new_events += len(out.events)
 
     async def _lane(self, session: AsyncSession, shipment: Shipment, cycle: _Cycle) -> LaneEstimate | None:
         if not shipment.carrier or not shipment.origin_country:
@@ -318,8 +391,16 @@ class Poller:
         return cycle.lanes[key]
 
     async def _apply_one(
-        self, session: AsyncSession, s: Shipment, result: TrackResult | None, code: str,
-        stored: list[TrackingEvent], cycle: _Cycle, rows: list[dict[str, Any]], *, release: bool,
+        self,
+        session: AsyncSession,
+        s: Shipment,
+        result: TrackResult | None,
+        code: str,
+        stored: list[TrackingEvent],
+        cycle: _Cycle,
+        out: _Writes,
+        *,
+        release: bool,
     ) -> None:
         now = cycle.now
         prev = (Status(s.status), SubStatus(s.sub_status))
@@ -334,9 +415,13 @@ class Poller:
                 fp = fingerprint(event)
                 if fp not in known:
                     new_events.append(event)
-                    rows.append(_event_row(s.id, fp, event, now))
-            status, sub = derive_status(merged.events, prev, (result.status, result.sub_status),
-                                        previous_since=s.status_changed_at)
+                    out.events.append(_event_row(s.id, fp, event, now))
+            status, sub = derive_status(
+                _deciding(merged.events, prev[0]),
+                prev,
+                (result.status, result.sub_status),
+                previous_since=s.status_changed_at,
+            )
             if merged.events:
                 s.first_event_at = merged.events[0].occurred_at
                 s.last_event_at = merged.events[-1].occurred_at
@@ -351,9 +436,16 @@ class Poller:
             s.origin_country = s.origin_country or result.origin_country
         eta_change = await self._update_eta(session, s, result, status, cycle)
 
-        decision = next_poll(now=now, status=status, sub_status=sub, registered_at=s.created_at,
-                             last_event_at=s.last_event_at, confirmed_terminal=prev[0] in _CONFIRMABLE,
-                             policy=self.policy(s.carrier or code), jitter=self.rand())
+        decision = next_poll(
+            now=now,
+            status=status,
+            sub_status=sub,
+            registered_at=s.created_at,
+            last_event_at=s.last_event_at,
+            confirmed_terminal=prev[0] in _CONFIRMABLE,
+            policy=self.policy(s.carrier or code),
+            jitter=self.rand(),
+        )
         if decision.expire:
             status, sub = Status.EXPIRED, SubStatus.OTHER
             s.stop_reason = "expired"
@@ -374,10 +466,11 @@ class Poller:
         if changed or new_events or eta_change is not None:
             s.updated_at = now
         session.add(s)
-        await self._outbox(session, s, prev, new_events, eta_change, now)
+        await self._outbox(session, s, prev, new_events, eta_change, now, out)
 
-    async def _update_eta(self, session: AsyncSession, s: Shipment, result: TrackResult | None, status: Status,
-                          cycle: _Cycle) -> tuple[Eta | None, Eta] | None:
+    async def _update_eta(
+        self, session: AsyncSession, s: Shipment, result: TrackResult | None, status: Status, cycle: _Cycle
+    ) -> tuple[Eta | None, Eta] | None:
         """Refresh eta_latest; returns (old, new) when the move is worth a message."""
         if status in (Status.DELIVERED, Status.RETURNED, Status.EXPIRED):
             return None
@@ -391,35 +484,69 @@ class Poller:
             return None
         old = None
         if s.eta_latest is not None:
-            source = "carrier" if s.eta_source == "carrier" else "lane"
-            old = Eta(likely=s.eta_latest, latest=s.eta_latest_end or s.eta_latest, source=source)
+            old = Eta(likely=s.eta_latest, latest=s.eta_latest_end or s.eta_latest,
+                      source="carrier" if s.eta_source == "carrier" else "lane")
         s.eta_first = s.eta_first or new.likely
         s.eta_latest, s.eta_latest_end, s.eta_source = new.likely, new.latest, new.source
         return (old, new) if eta_moved(old, new) else None
 
-    async def _outbox(self, session: AsyncSession, s: Shipment, prev: tuple[Status, SubStatus],
-                      new_events: list[CarrierEvent], eta_change: tuple[Eta | None, Eta] | None,
-                      now: datetime) -> None:
-        base = {"id": s.id, "tracking_number": s.tracking_number, "order_number": s.order_number,
-                "carrier": s.carrier, "status": s.status, "sub_status": s.sub_status}
+    async def _outbox(
+        self,
+        session: AsyncSession,
+        s: Shipment,
+        prev: tuple[Status, SubStatus],
+        new_events: list[CarrierEvent],
+        eta_change: tuple[Eta | None, Eta] | None,
+        now: datetime,
+        out: _Writes,
+    ) -> None:
+        if s.seller_id not in out.endpoints:
+            out.endpoints[s.seller_id] = await outbox.enabled_endpoints(session, s.seller_id)
+        endpoints = out.endpoints[s.seller_id]
+
+        def message(event_type: str, data: dict[str, Any]) -> None:
+            s.sequence += 1
+            msg, deliveries = outbox.message_rows(
+                seller_id=s.seller_id,
+                event_type=event_type,
+                data=data,
+                now=now,
+                endpoints=endpoints,
+                shipment_id=s.id,
+                sequence=s.sequence,
+            )
+            out.messages.append(msg)
+            out.deliveries.extend(deliveries)
+
+        base = {
+            "id": s.id,
+            "tracking_number": s.tracking_number,
+            "order_number": s.order_number,
+            "carrier": s.carrier,
+            "status": s.status,
+            "sub_status": s.sub_status,
+        }
         if new_events:
-            await enqueue(session, seller_id=s.seller_id, event_type="shipment.updated", now=now, shipment=s,
-                          data={**base, "new_events": [_event_view(e) for e in new_events]})
+            message("shipment.updated", {**base, "new_events": [_event_view(e) for e in new_events]})
         if s.status != prev[0].value:
             await on_status_change(session, s, s.status, now=now)
-            await enqueue(session, seller_id=s.seller_id, event_type="shipment.status_changed", now=now, shipment=s,
-                          data={**base, "previous_status": prev[0].value, "previous_sub_status": prev[1].value})
+            message(
+                "shipment.status_changed",
+                {**base, "previous_status": prev[0].value, "previous_sub_status": prev[1].value},
+            )
             if s.status == Status.DELIVERED.value:
-                await enqueue(session, seller_id=s.seller_id, event_type="shipment.delivered", now=now, shipment=s,
-                              data={**base, "delivered_at": _iso(s.delivered_at), "signed_by": s.signed_by})
+                message("shipment.delivered", {**base, "delivered_at": _iso(s.delivered_at), "signed_by": s.signed_by})
         if eta_change is not None:
             old, new = eta_change
-            await enqueue(session, seller_id=s.seller_id, event_type="shipment.eta_changed", now=now, shipment=s,
-                          data={**base, "eta": {"likely": _iso(new.likely), "latest": _iso(new.latest),
-                                                "source": new.source},
-                                "previous": None if old is None else {"likely": _iso(old.likely),
-                                                                      "latest": _iso(old.latest)},
-                                "eta_first": _iso(s.eta_first)})
+            message(
+                "shipment.eta_changed",
+                {
+                    **base,
+                    "eta": {"likely": _iso(new.likely), "latest": _iso(new.latest), "source": new.source},
+                    "previous": None if old is None else {"likely": _iso(old.likely), "latest": _iso(old.latest)},
+                    "eta_first": _iso(s.eta_first),
+                },
+            )
 
     # --- pushes and shutdown ------------------------------------------------------------
 
@@ -434,7 +561,6 @@ class Poller:
         wanted = {r.tracking_number for r in results if r.tracking_number}
         async with self.sessionmaker() as session:
             candidates = await store.shipments_by_number(session, sorted(wanted))
-            await session.rollback()
         items: list[tuple[Shipment, TrackResult | None, str]] = []
         for shipment in candidates:
             if shipment.stopped_at is not None or shipment.carrier not in (None, code):
@@ -448,7 +574,7 @@ class Poller:
 
     async def release(self) -> int:
         """Free the leases this process holds (graceful shutdown)."""
-        async with write_transaction(self.sessionmaker) as session:
+        async with self._writing() as session:
             return await store.release_leases(session, self.owner)
 
 
@@ -463,8 +589,9 @@ async def poller_ctx(app: web.Application) -> AsyncIterator[None]:
     """Builds the carriers and the poller; on shutdown releases this process's leases."""
     settings = app[keys.SETTINGS]
     services = app[keys.SERVICES]
-    carriers = build_carriers(settings, app[keys.HTTP], clock=app[keys.CLOCK],
-                              simulator_url=services.get("simulator_url"))
+    carriers = build_carriers(
+        settings, app[keys.HTTP], clock=app[keys.CLOCK], simulator_url=services.get("simulator_url")
+    )
     poller = Poller(app[keys.SESSIONMAKER], carriers, clock=app[keys.CLOCK], settings=settings.polling)
     app[POLLER] = poller
     yield

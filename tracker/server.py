@@ -14,7 +14,17 @@ from tracker.settings import Settings
 log = logging.getLogger("tracker.server")
 
 
+DEMO_NOTICE = ("No carrier credentials configured: starting in DEMO MODE (built-in carrier simulator, "
+               "demo seller and shipments, time sped up). Configure [carriers.*] in config.toml for real tracking.")
+
+
 def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:
+    if run_web and not settings.has_carrier_credentials():
+        from tracker.demo import run_demo
+
+        log.warning("demo mode: no carrier credentials configured")
+        print(DEMO_NOTICE, flush=True)
+        return run_demo(settings, run_jobs=run_jobs)
     app = create_app(settings, run_jobs=run_jobs)
     if run_web:
         log.info(

@@ -21,18 +21,20 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tracker.carrier_registry import build_carriers  # noqa: E402
-from tracker.db import create_sessionmaker, engine_for  # noqa: E402
-from tracker.polling import Poller  # noqa: E402
-from tracker.settings import Settings  # noqa: E402
+from tracker.carrier_registry import build_carriers
+from tracker.db import create_sessionmaker, engine_for
+from tracker.polling import Poller
+from tracker.settings import Settings
 
 
 def worker_settings(db_url: str, schema: str, **polling: Any) -> Settings:
-    return Settings.model_validate({
-        "database": {"url": db_url, "schema_name": schema, "pool_size": 4},
-        "polling": {"lease_seconds": 120.0, "claim_limit": 500, "concurrency_per_carrier": 4, **polling},
-        "email": {"enabled": False},
-    })
+    return Settings.model_validate(
+        {
+            "database": {"url": db_url, "schema_name": schema, "pool_size": 4},
+            "polling": {"lease_seconds": 120.0, "claim_limit": 500, "concurrency_per_carrier": 4, **polling},
+            "email": {"enabled": False},
+        }
+    )
 
 
 async def run(settings: Settings, sim_url: str, now: datetime, *, owner: str | None = None) -> dict[str, int]:
@@ -42,8 +44,14 @@ async def run(settings: Settings, sim_url: str, now: datetime, *, owner: str | N
     try:
         async with aiohttp.ClientSession() as http:
             carriers = build_carriers(settings, http, clock=lambda: now, simulator_url=sim_url)
-            poller = Poller(create_sessionmaker(engine), carriers, clock=lambda: now, settings=settings.polling,
-                            owner=owner, rand=lambda: 0.5)
+            poller = Poller(
+                create_sessionmaker(engine),
+                carriers,
+                clock=lambda: now,
+                settings=settings.polling,
+                owner=owner,
+                rand=lambda: 0.5,
+            )
             while True:
                 report = await poller.run_once()
                 if report.claimed == 0:
@@ -69,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     now = datetime.fromisoformat(args.now)
     if now.tzinfo is None:
         raise SystemExit("--now needs an offset")
-    settings = worker_settings(args.db_url, args.schema, claim_limit=args.claim_limit,
-                               concurrency_per_carrier=args.concurrency)
+    settings = worker_settings(
+        args.db_url, args.schema, claim_limit=args.claim_limit, concurrency_per_carrier=args.concurrency
+    )
     totals = asyncio.run(run(settings, args.sim_url, now))
     print(json.dumps(totals), flush=True)
     return 0

@@ -33,8 +33,7 @@ LEASE = 120.0
 
 
 def _numbers() -> list[tuple[str, str]]:
-    return [(f"FX7000000{i:05d}", "fedex") for i in range(120)] + [(f"YW7000{i:06d}CN", "yanwen")
-                                                                    for i in range(80)]
+    return [(f"FX71{i:05d}4242", "fedex") for i in range(120)] + [(f"YW71{i:05d}4242CN", "yanwen") for i in range(80)]
 
 
 async def test_killed_worker_loses_and_duplicates_nothing(database: DatabaseSettings, aiohttp_server: Any) -> None:
@@ -62,14 +61,24 @@ async def test_killed_worker_loses_and_duplicates_nothing(database: DatabaseSett
     numbers = _numbers()
     async with sm() as session:
         seller = await seller_store.create_seller(session, "Crash Test", now=NOW)
-        await tracking_store.insert_bulk_shipments(
-            session, seller.id, [(n, c, [c], "US") for n, c in numbers], now=NOW)
+        await tracking_store.insert_bulk_shipments(session, seller.id, [(n, c, [c], "US") for n, c in numbers], now=NOW)
         await session.commit()
 
     child = await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), "--db-url", database.url, "--schema", database.schema_name,
-        "--sim-url", sim_url, "--now", NOW.isoformat(), "--concurrency", "1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(WORKER),
+        "--db-url",
+        database.url,
+        "--schema",
+        database.schema_name,
+        "--sim-url",
+        sim_url,
+        "--now",
+        NOW.isoformat(),
+        "--concurrency",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await asyncio.wait_for(answered.wait(), timeout=60)
@@ -105,4 +114,6 @@ async def test_killed_worker_loses_and_duplicates_nothing(database: DatabaseSett
         assert shipment.poll_count == 1, number
         assert shipment.lease_owner is None
         assert events[shipment.id] == len(steps), number
-        assert sorted(messages.get(shipment.id, [])) == expected_messages(steps, shipment.eta_latest is not None), number
+        assert sorted(messages.get(shipment.id, [])) == expected_messages(steps, shipment.eta_latest is not None), (
+            number
+        )

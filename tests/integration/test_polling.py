@@ -62,18 +62,28 @@ class Rig:
         settings = self.settings
         if polling:
             settings = settings.model_copy(update={"polling": settings.polling.model_copy(update=polling)})
-        carriers = build_carriers(settings, self.http, clock=self.clock, simulator_url=self.sim_url,
-                                  monotonic=self.mono)
-        return Poller(self.sm, carriers, clock=self.clock, settings=settings.polling, rand=lambda: 0.5,
-                      sleep=self.mono.sleep)
+        carriers = build_carriers(
+            settings, self.http, clock=self.clock, simulator_url=self.sim_url, monotonic=self.mono
+        )
+        return Poller(
+            self.sm, carriers, clock=self.clock, settings=settings.polling, rand=lambda: 0.5, sleep=self.mono.sleep
+        )
 
     async def register(self, number: str, carrier: str | None, dest: str = "US") -> str:
         async with self.sm() as session:
             shipment = await shipment_store.create_shipment(
-                session, self.seller_id,
-                shipment_store.NewShipment(tracking_number=number, order_number=f"O-{number}", carrier=carrier,
-                                           dest_country=dest, customer_email="c@example.com"),
-                now=self.clock(), public_url="http://tracker.test")
+                session,
+                self.seller_id,
+                shipment_store.NewShipment(
+                    tracking_number=number,
+                    order_number=f"O-{number}",
+                    carrier=carrier,
+                    dest_country=dest,
+                    customer_email="c@example.com",
+                ),
+                now=self.clock(),
+                public_url="http://tracker.test",
+            )
             await session.commit()
             return shipment.id
 
@@ -89,14 +99,21 @@ class Rig:
     async def messages(self, shipment_id: str) -> list[str]:
         async with self.sm() as session:
             rows = await session.exec(
-                select(WebhookMessage.event_type).where(WebhookMessage.shipment_id == shipment_id,
-                                                        WebhookMessage.event_type != "shipment.created")
-                .order_by(col(WebhookMessage.sequence)))
+                select(WebhookMessage.event_type)
+                .where(WebhookMessage.shipment_id == shipment_id, WebhookMessage.event_type != "shipment.created")
+                .order_by(col(WebhookMessage.sequence))
+            )
             return list(rows)
 
 
-async def _rig(database: DatabaseSettings, aiohttp_server: Any, sim_app: web.Application, state: SimState,
-               clock: FakeClock, **overrides: Any) -> AsyncIterator[Rig]:
+async def _rig(
+    database: DatabaseSettings,
+    aiohttp_server: Any,
+    sim_app: web.Application,
+    state: SimState,
+    clock: FakeClock,
+    **overrides: Any,
+) -> AsyncIterator[Rig]:
     server = await aiohttp_server(sim_app)
     settings = make_settings(database, **overrides)
     engine = engine_for(settings.database)
@@ -134,8 +151,14 @@ def _expected_status(steps: list[Step]) -> str:
     return steps[-1].status.value if steps else Status.PENDING.value
 
 
-NUMBERS = [("FX100000000001", "fedex"), ("FX100000000002", "fedex"), ("YW200000000001CN", "yanwen"),
-           ("LP300000000001CN", "17track"), ("LP300000000002CN", "17track"), ("SBXDELIVERED000001", "fedex")]
+NUMBERS = [
+    ("FX100000000001", "fedex"),
+    ("FX100000000002", "fedex"),
+    ("YW200000000001CN", "yanwen"),
+    ("LP300000000001CN", "17track"),
+    ("LP300000000002CN", "17track"),
+    ("SBXDELIVERED000001", "fedex"),
+]
 
 
 async def test_one_cycle_stores_the_visible_timeline_once(rig: Rig) -> None:
@@ -153,10 +176,13 @@ async def test_one_cycle_stores_the_visible_timeline_once(rig: Rig) -> None:
         assert sorted(e.occurred_at for e in events) == [s.at for s in visible]
         assert shipment.status == _expected_status(visible), number
         assert shipment.carrier == carrier
-        assert shipment.first_event_at == visible[0].at and shipment.last_event_at == visible[-1].at
+        assert shipment.first_event_at == visible[0].at
+        assert shipment.last_event_at == visible[-1].at
         assert (shipment.lease_owner, shipment.lease_until) == (None, None)
-        assert shipment.poll_count == 1 and shipment.last_polled_at == now
-        assert shipment.next_poll_at is not None and shipment.next_poll_at > now
+        assert shipment.poll_count == 1
+        assert shipment.last_polled_at == now
+        assert shipment.next_poll_at is not None
+        assert shipment.next_poll_at > now
         expected = ["shipment.updated"]
         if shipment.status != "pending":
             expected.append("shipment.status_changed")
@@ -172,7 +198,8 @@ async def test_one_cycle_stores_the_visible_timeline_once(rig: Rig) -> None:
     rig.clock.advance(hours=7)
     rig.state.clock = lambda: now  # the carriers still tell the same story
     report = await rig.poller().run_once()
-    assert report.claimed >= 5 and report.new_events == 0
+    assert report.claimed >= 5
+    assert report.new_events == 0
     for number, shipment_id in ids.items():
         assert await rig.messages(shipment_id) == before[number]
         journey = journey_for(number, dict(NUMBERS)[number], rig.state)
@@ -218,7 +245,9 @@ async def test_delivered_gets_one_confirming_poll_then_stops(rig: Rig) -> None:
     rig.clock.advance(hours=6)
     await poller.run_once()
     shipment = await rig.shipment(sid)
-    assert shipment.next_poll_at is None and shipment.confirmed_terminal and shipment.stop_reason == "delivered"
+    assert shipment.next_poll_at is None
+    assert shipment.confirmed_terminal
+    assert shipment.stop_reason == "delivered"
     assert shipment.poll_count == 2
     assert (await rig.messages(sid)).count("shipment.delivered") == 1
     rig.clock.advance(days=5)
@@ -230,7 +259,8 @@ async def test_silent_shipment_expires_after_30_days(rig: Rig) -> None:
     poller = rig.poller()
     await poller.run_once()
     shipment = await rig.shipment(sid)
-    assert shipment.status == "pending" and shipment.next_poll_at == rig.clock() + timedelta(hours=1)
+    assert shipment.status == "pending"
+    assert shipment.next_poll_at == rig.clock() + timedelta(hours=1)
     rig.clock.advance(days=30)
     await poller.run_once()
     shipment = await rig.shipment(sid)
@@ -255,10 +285,12 @@ async def test_rate_limited_pauses_and_reschedules(rig: Rig) -> None:
     await poller.carriers["fedex"].adapter.track(["FX100000000005"])  # fetch a token while 429s are off
     rig.state.faults = Faults(rate_429=1.0, retry_after="120")
     report = await poller.run_once()
-    assert report.rescheduled == 1 and report.new_events == 0
+    assert report.rescheduled == 1
+    assert report.new_events == 0
     shipment = await rig.shipment(sid)
     assert shipment.next_poll_at == rig.clock() + timedelta(seconds=120)
-    assert shipment.lease_owner is None and shipment.poll_errors == 0
+    assert shipment.lease_owner is None
+    assert shipment.poll_errors == 0
     assert poller.carriers["fedex"].bucket.try_acquire() == pytest.approx(120.0)
 
 
@@ -266,13 +298,16 @@ async def test_token_bucket_waits_through_the_injected_sleep(rig: Rig) -> None:
     numbers = [f"FX1000000001{i:02d}" for i in range(3)]
     for n in numbers:
         await rig.register(n, "fedex")
-    rig.settings = make_settings(DatabaseSettings.model_validate(rig.settings.database.model_dump()),
-                                 carriers={"fedex": {"rate_per_second": 0.5, "burst": 1}})
+    rig.settings = make_settings(
+        DatabaseSettings.model_validate(rig.settings.database.model_dump()),
+        carriers={"fedex": {"rate_per_second": 0.5, "burst": 1}},
+    )
     poller = rig.poller(concurrency_per_carrier=1)
     # one number per call, so three calls meet the limit
     setattr(poller.carriers["fedex"].adapter, "batch_limit", 1)  # noqa: B010
     report = await poller.run_once()
-    assert report.requests == 3 and report.new_events > 0
+    assert report.requests == 3
+    assert report.new_events > 0
     # 0.5 tokens a second, burst 1: the 2nd and 3rd call each wait 2 s, never really slept
     assert rig.mono.sleeps == [pytest.approx(2.0), pytest.approx(2.0)]
 
@@ -324,15 +359,25 @@ async def test_not_found_moves_to_the_next_candidate(split_rig: Rig) -> None:
 
 
 def _result(first: datetime, ref: str) -> TrackResult:
-    event = CarrierEvent(occurred_at=first, time_basis=TimeBasis.UTC_GIVEN, local_time="", status=Status.IN_TRANSIT,
-                         sub_status=SubStatus.PICKED_UP, raw_code="PU", description="Picked up")
+    event = CarrierEvent(
+        occurred_at=first,
+        time_basis=TimeBasis.UTC_GIVEN,
+        local_time="",
+        status=Status.IN_TRANSIT,
+        sub_status=SubStatus.PICKED_UP,
+        raw_code="PU",
+        description="Picked up",
+    )
     return TrackResult(tracking_number="N", found=True, events=[event], shipment_ref=ref)
 
 
 def test_pick_result_prefers_the_newest_shipment_after_registration() -> None:
     reg = datetime(2026, 3, 1, tzinfo=UTC)
-    old, new, newer = (_result(reg - timedelta(days=400), "old"), _result(reg + timedelta(hours=2), "new"),
-                       _result(reg + timedelta(days=1), "newer"))
+    old, new, newer = (
+        _result(reg - timedelta(days=400), "old"),
+        _result(reg + timedelta(hours=2), "new"),
+        _result(reg + timedelta(days=1), "newer"),
+    )
     assert pick_result([old, new, newer], reg) is newer
     assert pick_result([new, old], reg) is new
     assert pick_result([old, _result(reg - timedelta(days=2), "recent")], reg).shipment_ref == "recent"  # type: ignore[union-attr]
@@ -345,7 +390,8 @@ async def test_reused_number_keeps_the_shipment_of_the_registration(rig: Rig) ->
     await rig.poller().run_once()
     current = journey_for(number, "fedex", rig.state)
     older = journey_for(number + "-2019", "fedex", rig.state)
-    assert current is not None and older is not None
+    assert current is not None
+    assert older is not None
     stories = {"current": current.visible(rig.clock()), "older": older.visible(rig.clock())}
     newest = max(stories, key=lambda k: stories[k][0].at)
     events = await rig.events(sid)
@@ -357,10 +403,16 @@ def test_status_of_expected_timeline_is_derived() -> None:
     journey = journey_for("FX100000000001", "fedex", SimState())
     assert journey is not None
     step: Step = journey.steps[-1]
-    event = CarrierEvent(occurred_at=step.at, time_basis=TimeBasis.UTC_GIVEN, local_time="", status=step.status,
-                         sub_status=step.sub_status, raw_code="x", description=step.description)
+    event = CarrierEvent(
+        occurred_at=step.at,
+        time_basis=TimeBasis.UTC_GIVEN,
+        local_time="",
+        status=step.status,
+        sub_status=step.sub_status,
+        raw_code="x",
+        description=step.description,
+    )
     assert derive_status([event], None, None)[0] == step.status
-
 
 
 @dataclass
@@ -380,12 +432,12 @@ def eta_script() -> EtaScript:
 
 
 @pytest.fixture
-async def eta_rig(database: DatabaseSettings, aiohttp_server: Any, sim_clock: FakeClock,
-                  eta_script: EtaScript) -> AsyncIterator[Rig]:
+async def eta_rig(
+    database: DatabaseSettings, aiohttp_server: Any, sim_clock: FakeClock, eta_script: EtaScript
+) -> AsyncIterator[Rig]:
     state = SimState(clock=sim_clock)
     app = make_sim_app(state, ["fedex"], journeys=eta_script.lookup)
-    async for r in _rig(database, aiohttp_server, app, state, sim_clock,
-                        polling={"eta_min_samples": 20}):
+    async for r in _rig(database, aiohttp_server, app, state, sim_clock, polling={"eta_min_samples": 20}):
         yield r
 
 
@@ -393,8 +445,13 @@ def _cross_border_in_transit(state: SimState, now: datetime) -> str:
     for i in range(200):
         number = f"FX5000000{i:05d}"
         journey = journey_for(number, "fedex", state)
-        if (journey is not None and journey.origin == "CN" and journey.destination == "US"
-                and journey.visible(now) and journey.steps[-1].at > now):
+        if (
+            journey is not None
+            and journey.origin == "CN"
+            and journey.destination == "US"
+            and journey.visible(now)
+            and journey.steps[-1].at > now
+        ):
             return number
     raise AssertionError("no suitable journey")
 
@@ -402,8 +459,11 @@ def _cross_border_in_transit(state: SimState, now: datetime) -> str:
 async def _seed_lane(rig: Rig, transit_days: list[float]) -> None:
     async with rig.sm() as session:
         ids = await tracking_store.insert_bulk_shipments(
-            session, rig.seller_id, [(f"HIST{len(transit_days)}-{i}", "fedex", ["fedex"], "US")
-                                     for i in range(len(transit_days))], now=rig.clock())
+            session,
+            rig.seller_id,
+            [(f"HIST{len(transit_days)}-{i}", "fedex", ["fedex"], "US") for i in range(len(transit_days))],
+            now=rig.clock(),
+        )
         for sid, days in zip(ids, transit_days, strict=True):
             row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
             row.origin_country, row.status, row.next_poll_at = "CN", "delivered", None
@@ -421,7 +481,8 @@ async def test_lane_eta_from_delivered_shipments(eta_rig: Rig) -> None:
     sid = await rig.register(number, "fedex")
     await rig.poller().run_once()
     shipment = await rig.shipment(sid)
-    assert shipment.origin_country == "CN" and shipment.eta_latest is None
+    assert shipment.origin_country == "CN"
+    assert shipment.eta_latest is None
     assert "shipment.eta_changed" not in await rig.messages(sid)
 
     # one more: 20 samples 5.0, 5.5, ... 14.5 days. By hand (inclusive quantiles):
@@ -468,9 +529,55 @@ async def test_carrier_eta_wins_and_first_eta_is_kept(eta_rig: Rig, eta_script: 
     assert (await rig.messages(sid)).count("shipment.eta_changed") == 1
     eta_script.eta = promised + timedelta(hours=12)  # under a day: stored, not announced
     shipment = await poll_again(0.1)
-    assert shipment.eta_latest == promised + timedelta(hours=12) and shipment.eta_first == promised
+    assert shipment.eta_latest == promised + timedelta(hours=12)
+    assert shipment.eta_first == promised
     assert (await rig.messages(sid)).count("shipment.eta_changed") == 1
     eta_script.eta = promised + timedelta(days=2)
     shipment = await poll_again(0.1)
-    assert shipment.eta_latest == promised + timedelta(days=2) and shipment.eta_first == promised
+    assert shipment.eta_latest == promised + timedelta(days=2)
+    assert shipment.eta_first == promised
     assert (await rig.messages(sid)).count("shipment.eta_changed") == 2
+
+
+def test_poll_job_is_registered_with_the_configured_tick(database: DatabaseSettings) -> None:
+    from tracker.app import create_app
+    from tracker.scheduler import JOBS
+
+    app = create_app(make_settings(database, polling={"tick_seconds": 7.5}))
+    jobs = {job.name: job.seconds for job in app[JOBS]}
+    assert jobs["poll"] == 7.5
+
+
+async def test_shutdown_releases_this_process_leases(
+    database: DatabaseSettings, aiohttp_client: Any, sim_clock: FakeClock
+) -> None:
+    from tracker import keys
+    from tracker.app import create_app
+    from tracker.polling import POLLER
+
+    app = create_app(make_settings(database), clock=sim_clock)
+    client = await aiohttp_client(app)
+    owner = app[POLLER].owner
+    async with app[keys.SESSIONMAKER]() as session:
+        seller = await seller_store.create_seller(session, "Lease Test", now=sim_clock())
+        ids = await tracking_store.insert_bulk_shipments(
+            session, seller.id, [(f"FX9{i:011d}", "fedex", ["fedex"], "US") for i in range(3)], now=sim_clock()
+        )
+        await session.commit()
+    async with app[keys.SESSIONMAKER]() as session:
+        claimed = await tracking_store.claim_due(
+            session, now=sim_clock(), owner=owner, lease_until=sim_clock() + timedelta(minutes=2), limit=2
+        )
+        await session.commit()
+        other = await tracking_store.claim_due(
+            session, now=sim_clock(), owner="elsewhere:1:x", lease_until=sim_clock() + timedelta(minutes=2), limit=5
+        )
+        await session.commit()
+    assert len(claimed) == 2
+    assert len(other) == 1
+    await client.close()
+    engine = engine_for(database)
+    async with create_sessionmaker(engine)() as session:
+        rows = {r.id: r.lease_owner for r in await session.exec(select(Shipment).where(col(Shipment.id).in_(ids)))}
+    await engine.dispose()
+    assert sorted(rows.values(), key=str) == sorted([None, None, "elsewhere:1:x"], key=str)

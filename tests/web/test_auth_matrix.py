@@ -32,8 +32,12 @@ async def make_objects(client: TestClient, owner: Account) -> dict[str, str]:  #
         session.add(Alert(id=alert_id, seller_id=owner.seller_id, shipment_id=shipment["id"], kind="stalled",
                           opened_at=client.app[keys.CLOCK]()))
         await session.commit()
+    from tests.customs import body as declaration_body
+
+    declaration = await (await client.post("/v1/declarations", json=declaration_body(), headers=owner.headers)).json()
     return {
         "/v1/alerts/": alert_id,
+        "/v1/declarations/": declaration["id"],
         "/v1/shipments/": shipment["id"],
         "/v1/webhook-endpoints/": endpoint["id"],
         "/v1/webhook-messages/": message["id"],

@@ -30,6 +30,8 @@ class Alert(SQLModel, table=True):
         ),
         # the API lists newest first with an id cursor
         Index("ix_alerts_seller_id", "seller_id", "id"),
+        # a seller's resolution holds until the carrier reports something new (the scan checks)
+        Index("ix_alerts_shipment_kind", "shipment_id", "kind", "resolved_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

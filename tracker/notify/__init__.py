@@ -110,8 +110,13 @@ async def claim(sm: SessionMaker, *, now: datetime, policy: NotifyPolicy) -> lis
         and_(col(Notification.state) == "sending", col(Notification.lease_until) < now),
     )
     async with write_transaction(sm) as session:
-        query = (select(Notification).where(due).order_by(col(Notification.next_attempt_at))
-                 .limit(policy.batch).with_for_update(skip_locked=True))
+        query = (
+            select(Notification)
+            .where(due)
+            .order_by(col(Notification.next_attempt_at))
+            .limit(policy.batch)
+            .with_for_update(skip_locked=True)
+        )
         rows = list(await session.exec(query))
         lease_until = now + timedelta(seconds=policy.lease_seconds)
         for row in rows:
@@ -127,8 +132,11 @@ async def _mark(sm: SessionMaker, c: Claim, **values: Any) -> bool:
     async with write_transaction(sm) as session:
         stmt = (
             update(Notification)
-            .where(col(Notification.id) == c.id, col(Notification.state) == "sending",
-                   col(Notification.lease_until) == c.lease_until)
+            .where(
+                col(Notification.id) == c.id,
+                col(Notification.state) == "sending",
+                col(Notification.lease_until) == c.lease_until,
+            )
             .values(lease_until=None, **values)
         )
         result: Any = await session.exec(stmt)
@@ -169,8 +177,15 @@ async def deliver(
             continue
         link = unsubscribe_url(public_url, shipment)
         rendered = render(shipment, seller, c.milestone, public_url=public_url, unsubscribe_url=link)
-        message = compose(rendered, to=shipment.customer_email, from_address=settings.email.from_address,
-                          seller=seller, message_id=f"<{c.id}@{domain}>", unsubscribe_url=link, now=clock())
+        message = compose(
+            rendered,
+            to=shipment.customer_email,
+            from_address=settings.email.from_address,
+            seller=seller,
+            message_id=f"<{c.id}@{domain}>",
+            unsubscribe_url=link,
+            now=clock(),
+        )
         sent = await mailer.send(message)
         now = clock()
         if sent.outcome is Outcome.SENT:
@@ -180,8 +195,10 @@ async def deliver(
         elif c.attempts >= policy.max_attempts:
             state, values = "failed", {"state": "failed", "error": sent.detail}
         else:
-            state, values = "queued", {"state": "queued", "error": sent.detail,
-                                       "next_attempt_at": now + policy.backoff(c.attempts)}
+            state, values = (
+                "queued",
+                {"state": "queued", "error": sent.detail, "next_attempt_at": now + policy.backoff(c.attempts)},
+            )
         if await _mark(sm, c, **values):
             result.add(state)
         else:
@@ -210,9 +227,15 @@ async def opt_out(sm: SessionMaker, shipment_id: str, *, now: datetime) -> int:
         )
         cancelled: Any = await session.exec(stmt)
         if first_time:
-            await seller_store.audit(session, seller_id=shipment.seller_id, actor="customer",
-                                     action="notifications.unsubscribed", object_type="shipment",
-                                     object_id=shipment.id, now=now)
+            await seller_store.audit(
+                session,
+                seller_id=shipment.seller_id,
+                actor="customer",
+                action="notifications.unsubscribed",
+                object_type="shipment",
+                object_id=shipment.id,
+                now=now,
+            )
         return int(cancelled.rowcount or 0)
 
 

@@ -56,9 +56,7 @@ class Rendered:
     html: str
 
 
-def render(
-    shipment: Shipment, seller: Seller, milestone: str, *, public_url: str, unsubscribe_url: str
-) -> Rendered:
+def render(shipment: Shipment, seller: Seller, milestone: str, *, public_url: str, unsubscribe_url: str) -> Rendered:
     lang = pick_language(shipment.customer_locale)
     babel_locale = lang.replace("-", "_")
     seller_name = seller.name
@@ -117,12 +115,13 @@ def compose(
     msg["Date"] = format_datetime(now)
     # a stable id per notification lets mail systems drop the rare resend after a crash
     msg["Message-ID"] = message_id
-    msg["Content-Language"] = rendered.language
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    # after the parts exist: making the message multipart moves Content-* headers into them
+    msg["Content-Language"] = rendered.language
     return msg
 
 

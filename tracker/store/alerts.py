@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, text, update
+from sqlalchemy import ColumnElement, exists, func, insert, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tracker.models import Alert, Shipment, new_id
-from tracker.store import ConflictError, NotFoundError
+from tracker.models import Alert, AuditLog, Shipment, WebhookDelivery, WebhookEndpoint, WebhookMessage, new_id
+from tracker.store import ConflictError, NotFoundError, outbox
 
 _CHUNK = 1000
 
@@ -44,6 +44,17 @@ def _open_of(kind: str) -> ColumnElement[bool]:
     )
 
 
+def _handled_since_last_news(kind: str) -> ColumnElement[bool]:
+    """The seller resolved this kind by hand after the shipment's latest event: their decision
+    (refunded, reshipped...) stands until the carrier reports something new."""
+    return exists().where(
+        col(Alert.shipment_id) == Shipment.id,
+        col(Alert.kind) == kind,
+        col(Alert.resolution) != "auto",
+        col(Alert.resolved_at) >= func.coalesce(Shipment.last_event_at, Shipment.created_at),
+    )
+
+
 async def candidates(session: AsyncSession, kind: str, branch: ColumnElement[bool], *, limit: int) -> list[Candidate]:
     """Active shipments matching `branch` with no open alert of `kind`."""
     if limit <= 0:
@@ -59,7 +70,7 @@ async def candidates(session: AsyncSession, kind: str, branch: ColumnElement[boo
     ]
     query: Any = (
         sa_select(*columns)
-        .where(col(Shipment.active) == True, branch, ~_open_of(kind))  # noqa: E712  (= true uses the index)
+        .where(col(Shipment.active) == True, branch, ~_open_of(kind), ~_handled_since_last_news(kind))  # noqa: E712  (= true uses the index)
         .limit(limit)
     )
     return [Candidate(*row) for row in await session.exec(query)]
@@ -268,3 +279,82 @@ def alert_view(a: Alert) -> dict[str, Any]:
         "reshipment_id": a.reshipment_id,
         "details": a.details or {},
     }
+
+
+async def announce(
+    session: AsyncSession, alerts: Sequence[Alert], event_type: str, *, now: datetime, actor: str
+) -> None:
+    """The outbox message (with the shipment's next webhook sequence) and the audit row of
+    each alert, as bulk INSERTs in the caller's transaction. The shipments' rows are locked
+    (PostgreSQL) in id order before their sequence is read, so no other writer interleaves."""
+    if not alerts:
+        return
+    ids = sorted({a.shipment_id for a in alerts})
+    sequences: dict[str, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query: Any = (
+            sa_select(Shipment.id, Shipment.sequence)  # type: ignore[call-overload]
+            .where(col(Shipment.id).in_(ids[start : start + _CHUNK]))
+            .order_by(col(Shipment.id))
+            .with_for_update()
+        )
+        for sid, seq in await session.exec(query):
+            sequences[sid] = int(seq)
+    endpoints: dict[str, list[WebhookEndpoint]] = {}
+    messages: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    bumped: dict[str, int] = {}
+    for alert in alerts:
+        if alert.seller_id not in endpoints:
+            endpoints[alert.seller_id] = await outbox.enabled_endpoints(session, alert.seller_id)
+        sequence = sequences.get(alert.shipment_id, 0) + bumped.get(alert.shipment_id, 0) + 1
+        bumped[alert.shipment_id] = bumped.get(alert.shipment_id, 0) + 1
+        msg, dlv = outbox.message_rows(
+            seller_id=alert.seller_id,
+            event_type=event_type,
+            data=alert_view(alert),
+            now=now,
+            endpoints=endpoints[alert.seller_id],
+            shipment_id=alert.shipment_id,
+            sequence=sequence,
+        )
+        messages.append(msg)
+        deliveries.extend(dlv)
+        details: dict[str, object] = {"kind": alert.kind}
+        if alert.resolution:
+            details["resolution"] = alert.resolution
+        audits.append(
+            {
+                "seller_id": alert.seller_id,
+                "actor": actor,
+                "action": event_type,
+                "object_type": "alert",
+                "object_id": alert.id,
+                "at": now,
+                "details": details,
+            }
+        )
+    for step in sorted(set(bumped.values())):
+        same = [sid for sid, n in bumped.items() if n == step]
+        for start in range(0, len(same), _CHUNK):
+            await session.exec(
+                update(Shipment)
+                .where(col(Shipment.id).in_(same[start : start + _CHUNK]))
+                .values(sequence=Shipment.sequence + step)
+                .execution_options(synchronize_session=False)
+            )
+    for table, rows in ((WebhookMessage, messages), (WebhookDelivery, deliveries), (AuditLog, audits)):
+        for start in range(0, len(rows), _CHUNK):
+            await session.exec(insert(table), params=rows[start : start + _CHUNK])
+
+
+async def refresh_statistics(sm: Any) -> None:
+    """ANALYZE the alerts table on PostgreSQL. After a burst of openings the planner's row
+    estimate for alerts lags until autovacuum runs, and with "1 row" it picks a nested loop
+    that rescans every open alert per candidate (seconds instead of milliseconds)."""
+    async with sm() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        await session.exec(text("ANALYZE alerts"))
+        await session.commit()

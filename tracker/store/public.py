@@ -10,8 +10,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Select, bindparam, func, or_
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,19 +33,77 @@ class Related:
 
 @dataclass(frozen=True, slots=True)
 class PageState:
-    """Everything the page shows except the events themselves, plus a summary of the
-    events precise enough to notice any change (for ETags)."""
+    """Everything the page shows except the events themselves."""
 
     shipment: Shipment
     seller: Seller
-    event_count: int
-    last_event_id: int
-    last_recorded_at: datetime | None
     replaced_by: Related | None
     replaces: Related | None
 
 
+@dataclass(frozen=True, slots=True)
+class Version:
+    """A cheap summary of everything the page shows: equal versions render equal pages."""
+
+    fingerprint: str
+    last_modified: datetime
+
+
+def _version_query() -> Select[Any]:
+    s, e, r = Shipment.__table__.c, TrackingEvent.__table__.c, Shipment.__table__.alias("r").c  # type: ignore[attr-defined]
+    seller = Seller.__table__.c  # type: ignore[attr-defined]
+    events = core_select(func.count(), func.max(e.id), func.max(e.recorded_at)).where(e.shipment_id == s.id)
+    newer = (
+        # replaces_id alone: a re-shipment always belongs to the same order (so seller), and a
+        # seller_id term here makes SQLite walk the seller's whole index instead
+        core_select(r.public_token).where(r.replaces_id == s.id).order_by(r.created_at.desc(), r.id.desc()).limit(1)
+    )
+    return (
+        core_select(
+            s.status,
+            s.sub_status,
+            s.carrier,
+            s.tracking_number,
+            s.origin_country,
+            s.dest_country,
+            s.eta_latest,
+            s.eta_latest_end,
+            s.delivered_at,
+            s.last_event_at,
+            s.received_confirmed_at,
+            s.updated_at,
+            s.replaces_id,
+            seller.name,
+            seller.logo_url,
+            seller.brand_color,
+            seller.support_url,
+            seller.support_email,
+            seller.created_at,
+            events.with_only_columns(func.count()).scalar_subquery(),
+            events.with_only_columns(func.max(e.id)).scalar_subquery(),
+            events.with_only_columns(func.max(e.recorded_at)).scalar_subquery(),
+            newer.scalar_subquery(),
+        )
+        .join_from(Shipment.__table__, Seller.__table__, seller.id == s.seller_id)  # type: ignore[attr-defined]
+        .where(s.public_token == bindparam("token"))
+    )
+
+
+_VERSION = _version_query()
+
+
+async def version(session: AsyncSession, token: str) -> Version | None:
+    """One indexed query, no ORM objects: what re-validating a cached page costs."""
+    row = (await session.execute(_VERSION, {"token": token})).first()
+    if row is None:
+        return None
+    moments = [row[i] for i in (9, 10, 11, 18)] + [_aware(row[21])]
+    last = max(m for m in moments if m is not None)
+    return Version(fingerprint=repr(tuple(row)), last_modified=last.astimezone(UTC).replace(microsecond=0))
+
+
 async def page_state(session: AsyncSession, token: str) -> PageState | None:
+    """The shipment, its seller and the other parcel of a re-shipment pair: two queries."""
     row = (
         await session.exec(
             select(Shipment, Seller)
@@ -54,39 +114,17 @@ async def page_state(session: AsyncSession, token: str) -> PageState | None:
     if row is None:
         return None
     shipment, seller = row
-    count, last_id, last_recorded = (
+    related = list(
         await session.exec(
-            select(func.count(), func.max(TrackingEvent.id), func.max(TrackingEvent.recorded_at)).where(
-                TrackingEvent.shipment_id == shipment.id
-            )
-        )
-    ).one()
-    newer = (
-        await session.exec(
-            select(Shipment.public_token, Shipment.tracking_number)
-            .where(Shipment.replaces_id == shipment.id, Shipment.seller_id == shipment.seller_id)
+            select(Shipment.id, Shipment.public_token, Shipment.tracking_number, Shipment.seller_id)
+            .where(or_(col(Shipment.replaces_id) == shipment.id, col(Shipment.id) == shipment.replaces_id))
             .order_by(col(Shipment.created_at).desc(), col(Shipment.id).desc())
-            .limit(1)
         )
-    ).first()
-    older = None
-    if shipment.replaces_id is not None:
-        older = (
-            await session.exec(
-                select(Shipment.public_token, Shipment.tracking_number).where(
-                    Shipment.id == shipment.replaces_id, Shipment.seller_id == shipment.seller_id
-                )
-            )
-        ).first()
-    return PageState(
-        shipment=shipment,
-        seller=seller,
-        event_count=int(count or 0),
-        last_event_id=int(last_id or 0),
-        last_recorded_at=_aware(last_recorded),
-        replaced_by=Related(*newer) if newer else None,
-        replaces=Related(*older) if older else None,
     )
+    same_seller = [r for r in related if r[3] == shipment.seller_id]
+    newer = next((Related(r[1], r[2]) for r in same_seller if r[0] != shipment.replaces_id), None)
+    older = next((Related(r[1], r[2]) for r in same_seller if r[0] == shipment.replaces_id), None)
+    return PageState(shipment=shipment, seller=seller, replaced_by=newer, replaces=older)
 
 
 def _aware(value: object) -> datetime | None:

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tracker.models import Shipment, TrackingEvent
+from tracker.models import Shipment, TrackingEvent, WebhookDelivery, WebhookMessage
 
 #: most recent delivered shipments a lane's statistics are computed from
 LANE_SAMPLE_LIMIT = 500
@@ -93,6 +93,16 @@ async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> No
     await session.exec(stmt, params=rows)  # type: ignore[call-overload]
 
 
+async def insert_outbox(
+    session: AsyncSession, messages: list[dict[str, Any]], deliveries: list[dict[str, Any]]
+) -> None:
+    """Bulk-insert outbox messages and their deliveries (rows from `outbox.message_rows`)."""
+    if messages:
+        await session.exec(insert(WebhookMessage), params=messages)  # type: ignore[call-overload]
+    if deliveries:
+        await session.exec(insert(WebhookDelivery), params=deliveries)  # type: ignore[call-overload]
+
+
 async def reschedule(
     session: AsyncSession, plans: Iterable[tuple[str, datetime | None, bool]], *, owner: str, now: datetime
 ) -> None:
@@ -106,7 +116,7 @@ async def reschedule(
             values["poll_errors"] = Shipment.poll_errors + 1
         await session.exec(
             update(Shipment)
-            .where(and_(Shipment.id == shipment_id, Shipment.lease_owner == owner))
+            .where(col(Shipment.id) == shipment_id, col(Shipment.lease_owner) == owner)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -116,7 +126,7 @@ async def release_leases(session: AsyncSession, owner: str) -> int:
     """Free every lease `owner` holds (graceful shutdown); the shipments stay due."""
     result = await session.exec(
         update(Shipment)
-        .where(Shipment.lease_owner == owner)
+        .where(col(Shipment.lease_owner) == owner)
         .values(lease_owner=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -143,13 +153,10 @@ async def lane_transit_days(
 
 
 async def shipments_by_number(session: AsyncSession, numbers: Sequence[str]) -> list[Shipment]:
-    """Every seller's shipments with one of `numbers`, row-locked on PostgreSQL (pushes)."""
+    """Every seller's shipments with one of `numbers` (pushes name a number, not a seller)."""
     if not numbers:
         return []
-    query = select(Shipment).where(col(Shipment.tracking_number).in_(list(numbers)))
-    if _is_postgres(session):
-        query = query.with_for_update()
-    return list(await session.exec(query))
+    return list(await session.exec(select(Shipment).where(col(Shipment.tracking_number).in_(list(numbers)))))
 
 
 async def insert_bulk_shipments(
@@ -163,8 +170,6 @@ async def insert_bulk_shipments(
     destination country). For demos and benchmarks; the API path is `shipments.create_shipment`,
     which also queues the "shipped" email and `shipment.created` message."""
     import secrets
-
-    from sqlalchemy import insert
 
     from tracker.models import Order, new_id
 

@@ -100,12 +100,19 @@ async def list_all(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONMAKER]() as session:
         try:
             page = await store.list_alerts(
-                session, principal.seller_id, **filters.model_dump(exclude={"limit", "cursor"}),
-                limit=filters.limit, cursor=filters.cursor,
+                session,
+                principal.seller_id,
+                **filters.model_dump(exclude={"limit", "cursor"}),
+                limit=filters.limit,
+                cursor=filters.cursor,
             )
         except ValueError as err:
-            raise Problem(400, "bad-query", "The cursor is not valid.",
-                          errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}]) from err
+            raise Problem(
+                400,
+                "bad-query",
+                "The cursor is not valid.",
+                errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}],
+            ) from err
     return web.json_response({"data": [_view(a) for a in page.items], "next_cursor": page.next_cursor})
 
 
@@ -133,9 +140,16 @@ async def acknowledge(request: web.Request) -> web.Response:
         except ConflictError as err:
             raise Problem(409, err.slug, err.detail) from err
         if changed:
-            await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
-                                     action="alert.acknowledged", object_type="alert", object_id=alert.id, now=now,
-                                     details={"note": body.note} if body.note else None)
+            await seller_store.audit(
+                session,
+                seller_id=principal.seller_id,
+                actor=principal.key_prefix,
+                action="alert.acknowledged",
+                object_type="alert",
+                object_id=alert.id,
+                now=now,
+                details={"note": body.note} if body.note else None,
+            )
             await session.commit()
         alert = await _load(session, principal, alert.id)
         return web.json_response(await _detail(session, principal, alert))
@@ -156,19 +170,40 @@ async def resolve(request: web.Request) -> web.Response:
             details["note"] = body.note
         try:
             if body.reshipment is not None:
-                reshipment_id = await _reship(session, principal, alert, body.reshipment, now=now,
-                                              public_url=public_url)
+                reshipment_id = await _reship(
+                    session, principal, alert, body.reshipment, now=now, public_url=public_url
+                )
                 details["reshipment_id"] = reshipment_id
-            resolved = await store.resolve(session, [alert.id], now=now, actor=principal.key_prefix,
-                                           resolution=body.action, note=body.note, reshipment_id=reshipment_id)
+            resolved = await store.resolve(
+                session,
+                [alert.id],
+                now=now,
+                actor=principal.key_prefix,
+                resolution=body.action,
+                note=body.note,
+                reshipment_id=reshipment_id,
+            )
             if not resolved:
                 raise ConflictError("alert-resolved", "The alert was resolved meanwhile.")
             shipments = await store.lock_shipments(session, [alert.shipment_id])
-            await enqueue(session, seller_id=principal.seller_id, event_type="alert.resolved", now=now,
-                          shipment=shipments.get(alert.shipment_id), data=store.alert_view(resolved[0]))
-            await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
-                                     action="alert.resolved", object_type="alert", object_id=alert.id, now=now,
-                                     details=details)
+            await enqueue(
+                session,
+                seller_id=principal.seller_id,
+                event_type="alert.resolved",
+                now=now,
+                shipment=shipments.get(alert.shipment_id),
+                data=store.alert_view(resolved[0]),
+            )
+            await seller_store.audit(
+                session,
+                seller_id=principal.seller_id,
+                actor=principal.key_prefix,
+                action="alert.resolved",
+                object_type="alert",
+                object_id=alert.id,
+                now=now,
+                details=details,
+            )
             await session.commit()
         except ConflictError as err:
             await session.rollback()
@@ -180,22 +215,38 @@ async def resolve(request: web.Request) -> web.Response:
         return web.json_response(await _detail(session, principal, alert))
 
 
-async def _reship(session: AsyncSession, principal: Principal, alert: Alert, body: Reshipment, *,
-                  now: datetime, public_url: str) -> str:
+async def _reship(
+    session: AsyncSession, principal: Principal, alert: Alert, body: Reshipment, *, now: datetime, public_url: str
+) -> str:
     """Register the replacement parcel on the same order, linked to the one it replaces."""
     original = await shipment_store.get_shipment(session, principal.seller_id, alert.shipment_id)
     new = shipment_store.NewShipment(
-        tracking_number=body.tracking_number, order_number=original.order_number,
-        dest_country=original.dest_country, carrier=body.carrier or original.carrier,
-        customer_name=original.customer_name, customer_email=original.customer_email,
-        customer_phone=original.customer_phone, customer_locale=original.customer_locale,
-        dest_postcode=original.dest_postcode, dest_city=original.dest_city, dest_address=original.dest_address,
-        origin_country=original.origin_country, promised_delivery=None, replaces=original.id,
+        tracking_number=body.tracking_number,
+        order_number=original.order_number,
+        dest_country=original.dest_country,
+        carrier=body.carrier or original.carrier,
+        customer_name=original.customer_name,
+        customer_email=original.customer_email,
+        customer_phone=original.customer_phone,
+        customer_locale=original.customer_locale,
+        dest_postcode=original.dest_postcode,
+        dest_city=original.dest_city,
+        dest_address=original.dest_address,
+        origin_country=original.origin_country,
+        promised_delivery=None,
+        replaces=original.id,
     )
     shipment = await shipment_store.create_shipment(session, principal.seller_id, new, now=now, public_url=public_url)
-    await seller_store.audit(session, seller_id=principal.seller_id, actor=principal.key_prefix,
-                             action="shipment.created", object_type="shipment", object_id=shipment.id, now=now,
-                             details={"replaces": original.id, "alert_id": alert.id})
+    await seller_store.audit(
+        session,
+        seller_id=principal.seller_id,
+        actor=principal.key_prefix,
+        action="shipment.created",
+        object_type="shipment",
+        object_id=shipment.id,
+        now=now,
+        details={"replaces": original.id, "alert_id": alert.id},
+    )
     return shipment.id
 
 
@@ -220,9 +271,16 @@ _ALERT: dict[str, Any] = {
         "details": {"type": "object"},
         "audit": {
             "type": "array",
-            "items": {"type": "object", "required": ["at", "actor", "action"],
-                      "properties": {"at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
-                                     "action": {"type": "string"}, "details": {"type": "object"}}},
+            "items": {
+                "type": "object",
+                "required": ["at", "actor", "action"],
+                "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"},
+                    "action": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            },
         },
     },
 }
@@ -233,9 +291,14 @@ def _document() -> None:
     ack_schema, ack_defs = openapi.model_schema(AlertAcknowledge)
     schemas: dict[str, Any] = {
         "Alert": _ALERT,
-        "AlertList": {"type": "object", "required": ["data", "next_cursor"],
-                      "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
-                                     "next_cursor": _NULL_STR}},
+        "AlertList": {
+            "type": "object",
+            "required": ["data", "next_cursor"],
+            "properties": {
+                "data": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+                "next_cursor": _NULL_STR,
+            },
+        },
         "AlertResolve": resolve_schema,
         "AlertAcknowledge": ack_schema,
         **resolve_defs,
@@ -243,29 +306,62 @@ def _document() -> None:
     }
     alert = openapi.ok("Alert")
     q = openapi.query_param
-    openapi.document("get", "/v1/alerts", openapi.operation(
-        "List alerts, newest first", "alerts", {"200": openapi.ok("AlertList"), **openapi.problems(400)},
-        scope="shipments:read",
-        params=[q("state", {"type": "string", "enum": list(STATES)}), q("kind", {"type": "string", "enum": list(KINDS)}),
-                q("shipment_id", {"type": "string"}), q("carrier", {"type": "string"}),
+    openapi.document(
+        "get",
+        "/v1/alerts",
+        openapi.operation(
+            "List alerts, newest first",
+            "alerts",
+            {"200": openapi.ok("AlertList"), **openapi.problems(400)},
+            scope="shipments:read",
+            params=[
+                q("state", {"type": "string", "enum": list(STATES)}),
+                q("kind", {"type": "string", "enum": list(KINDS)}),
+                q("shipment_id", {"type": "string"}),
+                q("carrier", {"type": "string"}),
                 q("opened_after", {"type": "string", "format": "date-time"}),
                 q("opened_before", {"type": "string", "format": "date-time"}),
-                q("limit", {"type": "integer", "minimum": 1, "maximum": 200}), q("cursor", {"type": "string"})],
-    ), schemas)
-    openapi.document("get", "/v1/alerts/{id}", openapi.operation(
-        "One alert with its audit trail", "alerts", {"200": alert}, scope="shipments:read",
-        params=[openapi.path_param()],
-    ))
-    openapi.document("post", "/v1/alerts/{id}/acknowledge", openapi.operation(
-        "Acknowledge an alert (someone is on it)", "alerts", {"200": alert, **openapi.problems(409)},
-        scope="alerts:write", body=openapi.json_body("AlertAcknowledge", required=False),
-        params=[openapi.path_param()],
-    ))
-    openapi.document("post", "/v1/alerts/{id}/resolve", openapi.operation(
-        "Resolve an alert with an action; 'reshipped' registers the replacement parcel", "alerts",
-        {"200": alert, **openapi.problems(409)}, scope="alerts:write", body=openapi.json_body("AlertResolve"),
-        params=[openapi.path_param()],
-    ))
+                q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                q("cursor", {"type": "string"}),
+            ],
+        ),
+        schemas,
+    )
+    openapi.document(
+        "get",
+        "/v1/alerts/{id}",
+        openapi.operation(
+            "One alert with its audit trail",
+            "alerts",
+            {"200": alert},
+            scope="shipments:read",
+            params=[openapi.path_param()],
+        ),
+    )
+    openapi.document(
+        "post",
+        "/v1/alerts/{id}/acknowledge",
+        openapi.operation(
+            "Acknowledge an alert (someone is on it)",
+            "alerts",
+            {"200": alert, **openapi.problems(409)},
+            scope="alerts:write",
+            body=openapi.json_body("AlertAcknowledge", required=False),
+            params=[openapi.path_param()],
+        ),
+    )
+    openapi.document(
+        "post",
+        "/v1/alerts/{id}/resolve",
+        openapi.operation(
+            "Resolve an alert with an action; 'reshipped' registers the replacement parcel",
+            "alerts",
+            {"200": alert, **openapi.problems(409)},
+            scope="alerts:write",
+            body=openapi.json_body("AlertResolve"),
+            params=[openapi.path_param()],
+        ),
+    )
 
 
 _document()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -16,7 +18,7 @@ from tracker import keys
 from tracker.customs import KINDS, validation
 from tracker.customs.config import CustomsSettings
 from tracker.customs.documents import Dossier, context
-from tracker.customs.render import Renderer, render_html
+from tracker.customs.render import Renderer, cjk_font_available, render_html
 from tracker.customs.sdr import Rates
 from tracker.customs.workflow import (
     TransitionError,
@@ -38,6 +40,7 @@ from tracker.web.openapi import model_schema
 from tracker.web.problems import Problem
 from tracker.web.validation import read_json, validate
 
+log = logging.getLogger("tracker.customs")
 RENDERER = web.AppKey("customs_renderer", Renderer)
 RATES = web.AppKey("customs_rates", Rates)
 WRITE, REVIEW = "declarations:write", "declarations:review"
@@ -242,15 +245,30 @@ def _has(request: web.Request, scope: str) -> bool:
     return principal is not None and principal.has(scope)
 
 
-def _check_read(principal: Principal, decl: Declaration) -> None:
-    """Review keys read dossiers sent for review; drafts are the seller's work in progress."""
-    if not principal.has(WRITE) and decl.status in ("draft", "rejected"):
+def _check_read(principal: Principal, decl: Declaration | None) -> Declaration:
+    """Review keys read dossiers sent for review; drafts are the seller's work in progress.
+
+    A review-only key gets the same 403 for a draft, another seller's dossier and a missing one."""
+    if not principal.has(WRITE) and (decl is None or decl.status in ("draft", "rejected")):
         raise Problem(
             403,
             "insufficient-scope",
-            f"Reading a dossier in status {decl.status} needs the scope {WRITE}.",
+            f"A key without {WRITE} reads only dossiers sent for review.",
             required_scope=WRITE,
         )
+    if decl is None:
+        raise Problem(404, "not-found", "No such declaration.")
+    return decl
+
+
+async def _load_for_reading(session: AsyncSession, principal: Principal, request: web.Request) -> Loaded:
+    try:
+        loaded = await store.get(session, principal.seller_id, request.match_info["id"])
+    except NotFoundError:
+        _check_read(principal, None)
+        raise
+    _check_read(principal, loaded.declaration)
+    return loaded
 
 
 async def _load(
@@ -423,8 +441,7 @@ async def review_queue(request: web.Request) -> web.Response:
 async def get_one(request: web.Request) -> web.Response:
     principal = _reader(request)
     async with request.app[keys.SESSIONMAKER]() as session:
-        loaded = await _load(session, principal, request)
-        _check_read(principal, loaded.declaration)
+        loaded = await _load_for_reading(session, principal, request)
         view = await _view(session, loaded, request)
     return web.json_response(view)
 
@@ -670,8 +687,7 @@ async def pdf_response(request: web.Request, loaded: Loaded, kind: str) -> web.S
 async def document(request: web.Request) -> web.StreamResponse:
     principal = _reader(request)
     async with request.app[keys.SESSIONMAKER]() as session:
-        loaded = await _load(session, principal, request)
-    _check_read(principal, loaded.declaration)
+        loaded = await _load_for_reading(session, principal, request)
     return await pdf_response(request, loaded, request.match_info["kind"])
 
 
@@ -685,6 +701,11 @@ def customs_settings(app: web.Application) -> CustomsSettings:
 
 async def renderer_ctx(app: web.Application) -> AsyncIterator[None]:
     conf = customs_settings(app)
+    if not await asyncio.to_thread(cjk_font_available):
+        log.warning(
+            "no CJK font found: Chinese customs documents would render without glyphs; "
+            "run scripts/system-deps.sh runtime"
+        )
     app[RATES] = Rates.bundled(conf.rates or None, conf.rates_date)
     renderer = app[keys.SERVICES].get("customs_renderer")
     owned = renderer is None
@@ -705,7 +726,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/declarations/{id}/submit", submit)
     app.router.add_post("/v1/declarations/{id}/release", release)
     app.router.add_post("/v1/declarations/{id}/reject", reject)
-    app.router.add_get("/v1/declarations/{id}/documents/{kind}.pdf", document)
+    app.router.add_get("/v1/declarations/{id}/documents/{kind:[^/]+}.pdf", document)
 
 
 # --- OpenAPI --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ answers the same for an unknown number as for a wrong postcode or email.
 
 Speed: the rendered body is cached per (token, language, kind) under its ETag, and the
 ETag is re-derived from the database at most every `ttl` seconds, so a page is at most
-that stale (two seconds by default) while repeat views cost no query.
+that stale (ten seconds by default) while repeat views cost no query.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _CSS = (HERE / "static" / "page.css").read_text(encoding="utf-8").strip()
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _EMAIL = re.compile(r"^[^@\s<>\"'(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 DEFAULT_BRAND = "#1f4fa3"
-DEFAULT_TTL = 2.0
+DEFAULT_TTL = 10.0
 CACHE_ENTRIES = 20_000
 HTML = "text/html"
 
@@ -362,52 +362,10 @@ class PublicPages:
 PAGES = web.AppKey("public_pages", PublicPages)
 
 
-def etag_of(state: store.PageState, lang: str, kind: str) -> str:
-    s, seller = state.shipment, state.seller
-    parts = [
-        SOURCE_VERSION,
-        kind,
-        lang,
-        s.tracking_number,
-        s.carrier,
-        s.status,
-        s.sub_status,
-        s.origin_country,
-        s.dest_country,
-        _iso(s.eta_latest),
-        _iso(s.eta_latest_end),
-        _iso(s.delivered_at),
-        _iso(s.last_event_at),
-        _iso(s.received_confirmed_at),
-        _iso(s.updated_at),
-        state.event_count,
-        state.last_event_id,
-        _iso(state.last_recorded_at),
-        seller.name,
-        seller.logo_url,
-        seller.brand_color,
-        seller.support_url,
-        seller.support_email,
-        state.replaced_by,
-        state.replaces,
-    ]
-    return '"' + hashlib.sha256(repr(parts).encode()).hexdigest()[:32] + '"'
-
-
-def last_modified_of(state: store.PageState) -> datetime:
-    s = state.shipment
-    moments = [
-        m
-        for m in (
-            s.updated_at,
-            s.last_event_at,
-            state.last_recorded_at,
-            s.received_confirmed_at,
-            state.seller.created_at,
-        )
-        if m is not None
-    ]
-    return max(moments).astimezone(UTC).replace(microsecond=0)
+def etag_of(version: store.Version, lang: str, kind: str) -> str:
+    """Changes with anything the page shows, with the language and with the code (SOURCE_VERSION)."""
+    digest = hashlib.sha256(f"{SOURCE_VERSION}|{kind}|{lang}|{version.fingerprint}".encode())
+    return '"' + digest.hexdigest()[:32] + '"'
 
 
 def not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
@@ -517,13 +475,16 @@ async def _cached(request: web.Request, token: str, lang: str, kind: str) -> Ent
     if entry is not None and now < entry.fresh_until:
         return entry
     async with request.app[keys.SESSIONMAKER]() as session:
-        state = await store.page_state(session, token)
-        if state is None:
+        version = await store.version(session, token)
+        if version is None:
             return None
-        etag = etag_of(state, lang, kind)
+        etag = etag_of(version, lang, kind)
         if entry is not None and entry.etag == etag:
             entry.fresh_until = now + pages.ttl
             return entry
+        state = await store.page_state(session, token)
+        if state is None:
+            return None
         events = await store.events(session, state.shipment.id)
     view = build_view(lang, state, events)
     if kind == "json":
@@ -538,7 +499,7 @@ async def _cached(request: web.Request, token: str, lang: str, kind: str) -> Ent
             confirm_path=f"/t/{token}/confirm",
         )
         body = html.encode()
-    entry = Entry(etag, last_modified_of(state), body, csp, now + pages.ttl)
+    entry = Entry(etag, version.last_modified, body, csp, now + pages.ttl)
     pages.put(key, entry)
     return entry
 

@@ -13,7 +13,7 @@ from tracker import keys
 from tracker.models import Seller, Shipment
 from tracker.notify import opt_out, token_shipment_id, token_valid
 from tracker.notify.mailer import environment
-from tracker.notify.messages import pick_language, page_text
+from tracker.notify.messages import page_text, pick_language
 
 _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
@@ -47,11 +47,16 @@ async def confirm(request: web.Request) -> web.Response:
     shipment, seller = found
     lang = pick_language(shipment.customer_locale)
     if shipment.notify_opt_out:
-        return _page(lang, heading=page_text(lang, "heading"),
-                     message=page_text(lang, "done", number=shipment.tracking_number))
-    return _page(lang, heading=page_text(lang, "heading"),
-                 message=page_text(lang, "ask", seller=seller.name, number=shipment.tracking_number),
-                 confirm=page_text(lang, "confirm"), action=request.path)
+        return _page(
+            lang, heading=page_text(lang, "heading"), message=page_text(lang, "done", number=shipment.tracking_number)
+        )
+    return _page(
+        lang,
+        heading=page_text(lang, "heading"),
+        message=page_text(lang, "ask", seller=seller.name, number=shipment.tracking_number),
+        confirm=page_text(lang, "confirm"),
+        action=request.path,
+    )
 
 
 async def perform(request: web.Request) -> web.Response:
@@ -61,8 +66,9 @@ async def perform(request: web.Request) -> web.Response:
     shipment, _seller = found
     await opt_out(request.app[keys.SESSIONMAKER], shipment.id, now=request.app[keys.CLOCK]())
     lang = pick_language(shipment.customer_locale)
-    return _page(lang, heading=page_text(lang, "heading"),
-                 message=page_text(lang, "done", number=shipment.tracking_number))
+    return _page(
+        lang, heading=page_text(lang, "heading"), message=page_text(lang, "done", number=shipment.tracking_number)
+    )
 
 
 def add_routes(app: web.Application) -> None:

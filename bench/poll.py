@@ -1,0 +1,304 @@
+"""Shipment refreshes per second, end to end: claim -> HTTP -> parse -> merge -> commit.
+
+The carrier simulator runs on loopback without added latency, one process per carrier
+(FedEx 30 numbers a call, 17TRACK 40, Yanwen 40), so the poller, not one simulator
+process, is what is measured. Figures:
+
+- SQLite, one worker process;
+- PostgreSQL (--database-url, else $TRACKER_BENCH_PG_URL, else the local test server, in a
+  fresh schema), one and two worker processes;
+- the ceiling, in the same run: the simulators' answer rate to a bare aiohttp client loop
+  (no parsing, no database), in numbers per second.
+
+Each worker reports its own start and end (after imports); a run's rate is the shipments
+divided by the span from the first start to the last end. Writes bench/out/poll.json.
+
+    .venv/bin/python bench/poll.py [--quick] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write  # noqa: E402
+
+CARRIERS = ("fedex", "17track", "yanwen")
+PREFIX = {"fedex": "FX", "17track": "LP", "yanwen": "YW"}
+BATCH = {"fedex": 30, "17track": 40, "yanwen": 40}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def numbers(total: int) -> list[tuple[str, str]]:
+    return [(f"{PREFIX[CARRIERS[i % 3]]}9{i:07d}4242", CARRIERS[i % 3]) for i in range(total)]
+
+
+async def wait_up(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(url + "/_sim/stats") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)  # a process starting up, not work under test
+    raise RuntimeError(f"simulator at {url} did not start")
+
+
+def start_simulators() -> tuple[dict[str, str], list[subprocess.Popen[bytes]]]:
+    urls, procs = {}, []
+    for code in CARRIERS:
+        port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "carriers.simulator", "--port", str(port), "--carriers", code],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        urls[code] = f"http://127.0.0.1:{port}"
+    return urls, procs
+
+
+# --- the ceiling: a bare client loop ----------------------------------------------------
+
+
+async def ceiling(urls: dict[str, str], seconds: float) -> float:
+    """Numbers answered per second with raw requests (8 in flight per carrier), no parsing."""
+    served = 0
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            urls["fedex"] + "/fedex/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "sim-client", "client_secret": "sim-secret"},
+        ) as r:
+            token = (await r.json())["access_token"]
+        nums = {c: [n for n, cc in numbers(3 * 40 * 3) if cc == c][: BATCH[c]] for c in CARRIERS}
+        headers17 = {"17token": "sim-key"}
+        async with http.post(
+            urls["17track"] + "/17track/track/v2.2/register",
+            headers=headers17,
+            json=[{"number": n} for n in nums["17track"]],
+        ) as r:
+            await r.read()
+        deadline = time.perf_counter() + seconds
+
+        async def loop(code: str) -> None:
+            nonlocal served
+            while time.perf_counter() < deadline:
+                if code == "fedex":
+                    req = http.post(
+                        urls[code] + "/fedex/track/v1/trackingnumbers",
+                        headers={"Authorization": f"Bearer {token}"},
+                        json={"trackingInfo": [{"trackingNumberInfo": {"trackingNumber": n}} for n in nums[code]]},
+                    )
+                elif code == "17track":
+                    req = http.post(
+                        urls[code] + "/17track/track/v2.2/gettrackinfo",
+                        headers=headers17,
+                        json=[{"number": n} for n in nums[code]],
+                    )
+                else:
+                    req = http.get(
+                        urls[code] + "/yanwen/api/tracking",
+                        headers={"Authorization": "sim-key"},
+                        params={"nums": ",".join(nums[code])},
+                    )
+                async with req as resp:
+                    await resp.read()
+                served += BATCH[code]
+
+        start = time.perf_counter()
+        await asyncio.gather(*(loop(c) for c in CARRIERS for _ in range(8)))
+        return served / (time.perf_counter() - start)
+
+
+# --- a worker process -------------------------------------------------------------------
+
+
+async def worker_main(args: argparse.Namespace) -> None:
+    from tracker.carrier_registry import build_carriers
+    from tracker.db import create_sessionmaker, engine_for
+    from tracker.polling import Poller
+    from tracker.settings import Settings
+
+    urls = json.loads(args.urls)
+    settings = Settings.model_validate(
+        {
+            "database": {"url": args.db_url, "schema_name": args.schema, "pool_size": 8},
+            "polling": {"claim_limit": 2000, "concurrency_per_carrier": 4, "lease_seconds": 600},
+            "email": {"enabled": False},
+        }
+    )
+    engine = engine_for(settings.database)
+    now = datetime.now(UTC)
+    claimed = 0
+    async with aiohttp.ClientSession() as http:
+        runtimes = {}
+        for code in CARRIERS:
+            runtimes.update(
+                {
+                    k: v
+                    for k, v in build_carriers(settings, http, clock=lambda: now, simulator_url=urls[code]).items()
+                    if k == code
+                }
+            )
+        poller = Poller(create_sessionmaker(engine), runtimes, clock=lambda: now, settings=settings.polling)
+        start = time.time()
+        while True:
+            report = await poller.run_once()
+            if report.claimed == 0:
+                break
+            claimed += report.claimed
+        end = time.time()
+    await engine.dispose()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"start": start, "end": end, "claimed": claimed, "rss_mib": rss}), flush=True)
+
+
+# --- one measured configuration ---------------------------------------------------------
+
+
+async def prepare(db_url: str, schema: str, total: int) -> None:
+    from sqlmodel import SQLModel
+
+    from tracker.db import create_sessionmaker, engine_for
+    from tracker.settings import DatabaseSettings
+    from tracker.store import sellers, tracking
+
+    engine = engine_for(DatabaseSettings(url=db_url, schema_name=schema))
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    now = datetime.now(UTC)
+    async with create_sessionmaker(engine)() as session:
+        seller = await sellers.create_seller(session, "Bench", now=now)
+        await tracking.insert_bulk_shipments(
+            session, seller.id, [(n, c, [c], "US") for n, c in numbers(total)], now=now
+        )
+        await session.commit()
+    await engine.dispose()
+
+
+def run_workers(db_url: str, schema: str, urls: dict[str, str], workers: int, total: int) -> dict[str, float]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--db-url",
+        db_url,
+        "--schema",
+        schema,
+        "--urls",
+        json.dumps(urls),
+    ]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE) for _ in range(workers)]
+    reports = []
+    for p in procs:
+        out, _ = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError("worker failed")
+        reports.append(json.loads(out.decode().strip().splitlines()[-1]))
+    claimed = sum(r["claimed"] for r in reports)
+    if claimed != total:
+        raise RuntimeError(f"workers refreshed {claimed} of {total} shipments")
+    span = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    return {"rate": total / span, "rss_mib": max(r["rss_mib"] for r in reports), "seconds": span}
+
+
+async def main(args: argparse.Namespace) -> int:
+    total = 10_000 if args.quick else 100_000
+    urls, sims = start_simulators()
+    figures: list[dict[str, Any]] = []
+    try:
+        for url in urls.values():
+            await wait_up(url)
+        top = await ceiling(urls, 3.0 if args.quick else 6.0)
+        print(f"ceiling (bare client loop): {top:,.0f} numbers/s")
+        with tempfile.TemporaryDirectory() as tmp:
+            db = f"sqlite:///{tmp}/bench.db"
+            await prepare(db, "", total)
+            sqlite = run_workers(db, "", urls, 1, total)
+        print(f"sqlite 1 worker: {sqlite['rate']:,.0f}/s")
+        figures.append(
+            figure(
+                "poll_refreshes_per_s_sqlite_1_worker",
+                sqlite["rate"],
+                "refreshes/s",
+                baseline="simulator_ceiling_bare_client",
+                baseline_value=top,
+            )
+        )
+        figures.append(figure("poll_peak_rss_sqlite_worker", sqlite["rss_mib"], "MiB"))
+        pg_url = args.database_url or DEFAULT_PG
+        if await pg_available(pg_url):
+            results = {}
+            for workers in (1, 2):
+                async with pg_schema(pg_url) as schema:
+                    await prepare(pg_url, schema, total)
+                    results[workers] = run_workers(pg_url, schema, urls, workers, total)
+                print(f"postgresql {workers} worker(s): {results[workers]['rate']:,.0f}/s")
+            figures.append(
+                figure(
+                    "poll_refreshes_per_s_pg_1_worker",
+                    results[1]["rate"],
+                    "refreshes/s",
+                    baseline="simulator_ceiling_bare_client",
+                    baseline_value=top,
+                )
+            )
+            figures.append(
+                figure(
+                    "poll_refreshes_per_s_pg_2_workers",
+                    results[2]["rate"],
+                    "refreshes/s",
+                    baseline="pg_1_worker",
+                    baseline_value=results[1]["rate"],
+                )
+            )
+            figures.append(figure("poll_peak_rss_pg_worker", max(r["rss_mib"] for r in results.values()), "MiB"))
+        else:
+            print(f"PostgreSQL at {pg_url} not reachable: PG figures skipped")
+        figures.append(figure("simulator_ceiling_bare_client", top, "numbers/s"))
+    finally:
+        for p in sims:
+            p.terminate()
+            p.wait()
+    write("poll", figures, shipments=total, cpus=os.cpu_count())
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--database-url")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--db-url", help=argparse.SUPPRESS)
+    parser.add_argument("--schema", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--urls", help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    if parsed.worker:
+        asyncio.run(worker_main(parsed))
+        raise SystemExit(0)
+    raise SystemExit(asyncio.run(main(parsed)))
