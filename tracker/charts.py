@@ -13,11 +13,11 @@ from itertools import count
 
 from markupsafe import Markup, escape
 
-BAR_HEIGHT = 14
+BAR_HEIGHT = 16
 GAP = 10
-LABEL_WIDTH = 170
-PLOT_WIDTH = 300
-VALUE_WIDTH = 110
+LABEL_WIDTH = 120
+PLOT_WIDTH = 190
+VALUE_WIDTH = 70
 COLORS = ("#1d4ed8", "#b45309")
 _ids = count(1)
 
@@ -46,16 +46,17 @@ def bar_chart(
     top = max([v for s in series for v in s.values if v is not None] or [0.0])
     scale = maximum if maximum is not None else (top or 1.0)
     per_group = len(series) * BAR_HEIGHT + GAP
-    legend = 22 if len(series) > 1 else 0
+    head = 24
+    legend = head + (22 if len(series) > 1 else 0)
     height = legend + len(labels) * per_group + GAP
     width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH
-    parts: list[str] = []
+    parts: list[str] = [f'<text x="0" y="16" font-size="14" font-weight="700">{escape(title)}</text>']
     described: list[str] = []
-    if legend:
+    if len(series) > 1:
         x = LABEL_WIDTH
         for i, s in enumerate(series):
-            parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{COLORS[i % len(COLORS)]}"/>')
-            parts.append(f'<text x="{x + 16}" y="14" font-size="12">{escape(s.name)}</text>')
+            parts.append(f'<rect x="{x}" y="{head + 4}" width="12" height="12" fill="{COLORS[i % len(COLORS)]}"/>')
+            parts.append(f'<text x="{x + 16}" y="{head + 14}" font-size="12">{escape(s.name)}</text>')
             x += 24 + 8 * len(s.name)
     for g, label in enumerate(labels):
         y0 = legend + GAP // 2 + g * per_group
@@ -75,7 +76,7 @@ def bar_chart(
                 f'fill="{COLORS[i % len(COLORS)]}"/>'
             )
             parts.append(
-                f'<text x="{LABEL_WIDTH + w + 4:.1f}" y="{y + BAR_HEIGHT - 3}" font-size="11">{escape(shown)}</text>'
+                f'<text x="{LABEL_WIDTH + w + 4:.1f}" y="{y + BAR_HEIGHT - 3}" font-size="12">{escape(shown)}</text>'
             )
         described.append(f"{label}: {', '.join(values_text)}")
     desc = "; ".join(described) or missing

@@ -288,7 +288,10 @@ def _continuation(mapping: str, row: Mapping[str, str], columns: Mapping[str, st
 
 
 def validate_rows(
-    mapping: str, columns: Mapping[str, str], rows: list[tuple[int, dict[str, str]]], report: ImportReport,
+    mapping: str,
+    columns: Mapping[str, str],
+    rows: list[tuple[int, dict[str, str]]],
+    report: ImportReport,
     progress: Progress = _silent,
 ) -> list[ParsedRow]:
     parsed: list[ParsedRow] = []
@@ -411,9 +414,7 @@ def format_report(report: ImportReport, *, skip_invalid: bool) -> str:
     for line, why in report.skipped:
         lines.append(f"line {line}: skipped ({why})")
     if report.committed:
-        lines.append(
-            f"imported {report.imported}, skipped {len(report.skipped)}, invalid {report.invalid_lines}"
-        )
+        lines.append(f"imported {report.imported}, skipped {len(report.skipped)}, invalid {report.invalid_lines}")
     else:
         lines.append(
             f"nothing imported: {report.invalid_lines} invalid row(s); fix them or use --skip-invalid"

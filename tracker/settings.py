@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tracker.customs.config import CustomsSettings
+
 #: the standard the product follows keeps orders at least 12 months
 MIN_RETENTION_MONTHS = 12
 
@@ -170,6 +172,7 @@ class Settings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
     email: EmailSettings = EmailSettings()
     alerts: AlertSettings = AlertSettings()
+    customs: CustomsSettings = CustomsSettings()
     carriers: dict[str, CarrierConfig] = Field(default_factory=dict)
     #: start the in-process carrier simulator and point carriers without credentials at it
     demo: bool = False

@@ -21,8 +21,16 @@ CHROMIUM = os.environ.get("TRACKER_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-         "--no-first-run", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,8 +63,13 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
     port = runner.addresses[0][1]
     try:
         account = await make_account(app, "Lotus Goods", clock)
-        await brand(app, account.seller_id, brand_color="#c2185b", support_url="https://help.lotus.example/",
-                    support_email="care@lotus.example")
+        await brand(
+            app,
+            account.seller_id,
+            brand_color="#c2185b",
+            support_url="https://help.lotus.example/",
+            support_email="care@lotus.example",
+        )
         shipment = await seed(app, clock, account.seller_id, Seed(events=CN_DE))
         yield Live(f"http://127.0.0.1:{port}", shipment.public_token, shipment.tracking_number, "10115")
     finally:
@@ -71,7 +84,10 @@ async def browser_context(tmp_path: Path) -> AsyncIterator[Any]:
         pytest.fail(f"{AXE} is missing: run `npm ci` (make install-test does)")
     async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
             viewport={"width": 1024, "height": 900},
         )
         try:

@@ -74,8 +74,10 @@ async def test_lookup_form_and_receipt_confirmation(live: Live, browser_context:
     assert errors == []
 
 
-@pytest.mark.parametrize("path", ["/t/{token}?lang=en", "/t/{token}?lang=zh-Hans", "/t/{token}?lang=ru",
-                                  "/t/{token}?lang=de", "/track?lang=fr"])
+@pytest.mark.parametrize(
+    "path",
+    ["/t/{token}?lang=en", "/t/{token}?lang=zh-Hans", "/t/{token}?lang=ru", "/t/{token}?lang=de", "/track?lang=fr"],
+)
 async def test_no_horizontal_scroll_at_375px(live: Live, browser_context: Any, path: str) -> None:
     page = await browser_context.new_page()
     await page.set_viewport_size({"width": 375, "height": 800})
@@ -86,8 +88,9 @@ async def test_no_horizontal_scroll_at_375px(live: Live, browser_context: Any, p
         await page.screenshot(path=str(SCREENSHOTS / "tracking-zh-Hans-375.png"), full_page=True)
 
 
-@pytest.mark.parametrize("path", ["/t/{token}?lang=en", "/t/{token}?lang=zh-Hans", "/track?lang=es",
-                                  "/t/no-such-token?lang=ja"])
+@pytest.mark.parametrize(
+    "path", ["/t/{token}?lang=en", "/t/{token}?lang=zh-Hans", "/track?lang=es", "/t/no-such-token?lang=ja"]
+)
 async def test_axe_finds_no_serious_violations(live: Live, browser_context: Any, path: str) -> None:
     page = await browser_context.new_page()
     await page.goto(live.base + path.format(token=live.token))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 from dataclasses import dataclass, field
@@ -111,14 +112,27 @@ async def seed(db: DatabaseSettings) -> tuple[str, Seeded]:
         # a few fall outside the period on either side
         created = START + timedelta(hours=rng.uniform(-72, 31 * 24 + 72))
         order_id = new_id("ord")
-        orders.append({"id": order_id, "seller_id": seller_id, "order_number": f"A-{i}", "customer_key": "k",
-                       "items": [], "created_at": created})
+        orders.append(
+            {
+                "id": order_id,
+                "seller_id": seller_id,
+                "order_number": f"A-{i}",
+                "customer_key": "k",
+                "items": [],
+                "created_at": created,
+            }
+        )
         s = _shipment(rng, seller_id, order_id, i, created)
         seeded.shipments.append(s)
         seeded.events += _events(rng, s)
     async with engine.begin() as conn:
-        await conn.execute(insert(Seller), [{"id": sid, "name": sid, "kind": "trading_company", "settings": {},
-                                             "created_at": START} for sid in sellers])
+        await conn.execute(
+            insert(Seller),
+            [
+                {"id": sid, "name": sid, "kind": "trading_company", "settings": {}, "created_at": START}
+                for sid in sellers
+            ],
+        )
         await conn.execute(insert(Order), orders)
         await conn.execute(insert(Shipment), seeded.shipments)
         await conn.execute(insert(TrackingEvent), seeded.events)
@@ -156,13 +170,17 @@ def expected(seller_id: str, seeded: Seeded) -> dict[tuple[str, str, str], dict[
                 targeted += 1
                 on_time += s["delivered_at"] <= target
         transit = sorted((s["delivered_at"] - s["first_event_at"]).total_seconds() / 86400 for s in delivered)
-        scans = sorted((s["first_event_at"] - s["created_at"]).total_seconds() / 3600 for s in rows
-                       if s["first_event_at"])
+        scans = sorted(
+            (s["first_event_at"] - s["created_at"]).total_seconds() / 3600 for s in rows if s["first_event_at"]
+        )
         dwell = []
         for s in rows:
             evs = sorted(events.get(s["id"], []), key=lambda e: e["occurred_at"])
-            spans = [(b["occurred_at"] - a["occurred_at"]).total_seconds() / 3600
-                     for a, b in zip(evs, evs[1:], strict=False) if a["sub_status"] in CUSTOMS]
+            spans = [
+                (b["occurred_at"] - a["occurred_at"]).total_seconds() / 3600
+                for a, b in itertools.pairwise(evs)
+                if a["sub_status"] in CUSTOMS
+            ]
             if spans:
                 dwell.append(sum(spans))
         out[key] = {
@@ -175,8 +193,10 @@ def expected(seller_id: str, seeded: Seeded) -> dict[tuple[str, str, str], dict[
             "first_scan_p50_hours": _pct(scans, 0.5),
             "exception_rate": sum(s["status"] == "exception" for s in rows) / len(rows),
             "lost_rate": sum(s["sub_status"] == "lost" for s in rows) / len(rows),
-            "return_rate": sum(s["status"] == "returned" or s["sub_status"] in ("returning", "returned_to_sender")
-                               for s in rows) / len(rows),
+            "return_rate": sum(
+                s["status"] == "returned" or s["sub_status"] in ("returning", "returned_to_sender") for s in rows
+            )
+            / len(rows),
             "customs_shipments": len(dwell),
             "customs_mean_hours": statistics.fmean(dwell) if dwell else None,
         }

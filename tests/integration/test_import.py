@@ -71,15 +71,21 @@ async def test_native_file_imports_every_column(env: Any) -> None:
     assert set(by_order) == {"N-1", "N-2", "N-3"}
     first = by_order["N-1"]
     assert (first.carrier, first.dest_city, first.origin_country, str(first.promised_delivery)) == (
-        "ups", "San Francisco", "CN", "2026-03-20")
+        "ups",
+        "San Francisco",
+        "CN",
+        "2026-03-20",
+    )
     assert by_order["N-2"].customer_locale == "zh-Hans"
-    assert by_order["N-3"].carrier is None and by_order["N-3"].carrier_candidates
+    assert by_order["N-3"].carrier is None
+    assert by_order["N-3"].carrier_candidates
 
 
 async def test_reimport_skips_registered_rows(env: Any) -> None:
     await _import(env, NATIVE)
     again = await _import(env, NATIVE)
-    assert again.committed and again.imported == 0
+    assert again.committed
+    assert again.imported == 0
     assert again.skipped == [(2, "already registered"), (3, "already registered"), (4, "already registered")]
     assert len(await _shipments(env[0], env[1])) == 3
 
@@ -87,12 +93,18 @@ async def test_reimport_skips_registered_rows(env: Any) -> None:
 @pytest.mark.parametrize(
     ("text", "mapping", "expected"),
     [
-        (SHOPIFY, "shopify", {("#1001", "JD014600006281234999", "dhl", "FR"), ("#1002", "1Z999AA10123456785", "ups", "US")}),
+        (
+            SHOPIFY,
+            "shopify",
+            {("#1001", "JD014600006281234999", "dhl", "FR"), ("#1002", "1Z999AA10123456785", "ups", "US")},
+        ),
         (AMAZON, "amazon", {("111-2223334-5556667", "LX123456786CN", "yanwen", "DE")}),
         (ALIEXPRESS, "aliexpress", {("8123456789", "LX123456787CN", None, "ES")}),
     ],
 )
-async def test_marketplace_exports_are_detected_and_mapped(env: Any, text: str, mapping: str, expected: set[Any]) -> None:
+async def test_marketplace_exports_are_detected_and_mapped(
+    env: Any, text: str, mapping: str, expected: set[Any]
+) -> None:
     report = await _import(env, text)
     assert report.mapping == mapping
     assert report.errors == []
@@ -108,15 +120,22 @@ BAD = NATIVE + (
 
 async def test_invalid_rows_refuse_the_whole_file_with_line_numbers(env: Any) -> None:
     report = await _import(env, BAD)
-    assert not report.committed and report.imported == 0
+    assert not report.committed
+    assert report.imported == 0
     assert {(e.line, e.field) for e in report.errors} == {
-        (5, "tracking_number"), (6, "tracking_number"), (6, "customer_email"), (6, "dest_country")}
+        (5, "tracking_number"),
+        (6, "tracking_number"),
+        (6, "customer_email"),
+        (6, "dest_country"),
+    }
     assert await _shipments(env[0], env[1]) == []
 
 
 async def test_skip_invalid_imports_the_valid_rows(env: Any) -> None:
     report = await _import(env, BAD, skip_invalid=True)
-    assert report.committed and report.imported == 3 and report.invalid_lines == 2
+    assert report.committed
+    assert report.imported == 3
+    assert report.invalid_lines == 2
     assert len(await _shipments(env[0], env[1])) == 3
 
 
@@ -139,26 +158,42 @@ def test_progress_bar_is_plain_text_off_a_terminal() -> None:
     for done in range(0, 101, 5):
         bar("import", done, 100)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "import: 0/100 rows (0%)" and lines[-1] == "import: 100/100 rows (100%)"
-    assert len(lines) == 11 and "\r" not in out.getvalue()
+    assert lines[0] == "import: 0/100 rows (0%)"
+    assert lines[-1] == "import: 100/100 rows (100%)"
+    assert len(lines) == 11
+    assert "\r" not in out.getvalue()
 
 
-async def test_cli_entry_point(env: Any, database: DatabaseSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_entry_point(
+    env: Any, database: DatabaseSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(BAD, encoding="utf-8")
     settings = make_settings(database)
     # run_import_cli runs its own event loop, so it goes to a worker thread here
     import asyncio
 
-    code = await asyncio.to_thread(importer.run_import_cli, settings, str(path), seller_id=env[1],
-                                   skip_invalid=False, mapping="auto")
+    code = await asyncio.to_thread(
+        importer.run_import_cli, settings, str(path), seller_id=env[1], skip_invalid=False, mapping="auto"
+    )
     captured = capsys.readouterr()
     assert code == 1
-    assert "line 6: customer_email:" in captured.out and "nothing imported" in captured.out
+    assert "line 6: customer_email:" in captured.out
+    assert "nothing imported" in captured.out
     assert "validate:" in captured.err
-    code = await asyncio.to_thread(importer.run_import_cli, settings, str(path), seller_id=env[1],
-                                   skip_invalid=True, mapping="native")
+    code = await asyncio.to_thread(
+        importer.run_import_cli, settings, str(path), seller_id=env[1], skip_invalid=True, mapping="native"
+    )
     assert code == 0
     assert "imported 3, skipped 0, invalid 2" in capsys.readouterr().out
-    assert await asyncio.to_thread(importer.run_import_cli, settings, str(tmp_path / "none.csv"), seller_id=env[1],
-                                   skip_invalid=False, mapping="auto") == 2
+    assert (
+        await asyncio.to_thread(
+            importer.run_import_cli,
+            settings,
+            str(tmp_path / "none.csv"),
+            seller_id=env[1],
+            skip_invalid=False,
+            mapping="auto",
+        )
+        == 2
+    )

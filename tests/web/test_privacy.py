@@ -24,8 +24,24 @@ POSTCODE = "ZX9 8QW"
 SIGNER = "ZEBULON QUIXOTE"
 
 #: every way the seeded details could surface, compared case-insensitively
-NEEDLES = [NAME, "Zebulon", "Quixote", "Marchetti", EMAIL, "zq.canary-7731", "privacy-canary", PHONE,
-           "7700900461", "7700 900461", "900461", "Canarywharf", ADDRESS, POSTCODE, "ZX98QW", SIGNER]
+NEEDLES = [
+    NAME,
+    "Zebulon",
+    "Quixote",
+    "Marchetti",
+    EMAIL,
+    "zq.canary-7731",
+    "privacy-canary",
+    PHONE,
+    "7700900461",
+    "7700 900461",
+    "900461",
+    "Canarywharf",
+    ADDRESS,
+    POSTCODE,
+    "ZX98QW",
+    SIGNER,
+]
 
 
 def leaks(body: str) -> list[str]:
@@ -38,16 +54,46 @@ async def canary(client: Client, app: web.Application, clock: FakeClock) -> tupl
     account = await make_account(app, "Privacy Shop", clock)
     events = [
         *CN_DE,
-        Ev(datetime(2026, 3, 4, 9, 0, tzinfo=UTC), "out_for_delivery", "out_for_delivery",
-           f"Out for delivery to {NAME}, {ADDRESS}, tel. 07700 900461", "London", "GB", 0, postcode=POSTCODE),
-        Ev(datetime(2026, 3, 4, 15, 0, tzinfo=UTC), "delivered", "signed",
-           f"Delivered, signed by {SIGNER} at {ADDRESS} {POSTCODE}", "London", "GB", 0, region="Greater London",
-           postcode=POSTCODE),
+        Ev(
+            datetime(2026, 3, 4, 9, 0, tzinfo=UTC),
+            "out_for_delivery",
+            "out_for_delivery",
+            f"Out for delivery to {NAME}, {ADDRESS}, tel. 07700 900461",
+            "London",
+            "GB",
+            0,
+            postcode=POSTCODE,
+        ),
+        Ev(
+            datetime(2026, 3, 4, 15, 0, tzinfo=UTC),
+            "delivered",
+            "signed",
+            f"Delivered, signed by {SIGNER} at {ADDRESS} {POSTCODE}",
+            "London",
+            "GB",
+            0,
+            region="Greater London",
+            postcode=POSTCODE,
+        ),
     ]
-    shipment = await seed(app, clock, account.seller_id, Seed(
-        number="CANARY0000001GB", order="PRIV-1", status="delivered", sub_status="signed", dest="GB",
-        postcode=POSTCODE, email=EMAIL, name=NAME, phone=PHONE, address=ADDRESS, events=events,
-    ))
+    shipment = await seed(
+        app,
+        clock,
+        account.seller_id,
+        Seed(
+            number="CANARY0000001GB",
+            order="PRIV-1",
+            status="delivered",
+            sub_status="signed",
+            dest="GB",
+            postcode=POSTCODE,
+            email=EMAIL,
+            name=NAME,
+            phone=PHONE,
+            address=ADDRESS,
+            events=events,
+        ),
+    )
     from sqlmodel import select
 
     from tracker import keys
@@ -108,8 +154,21 @@ async def test_json_has_no_personal_fields(client: Client, canary: tuple[str, st
                 walk(v)
 
     walk(body)
-    personal = {"customer", "name_of_recipient", "email", "customer_email", "phone", "address", "postcode",
-                "signed_by", "customer_name", "dest_address", "dest_postcode", "dest_city", "order_number"}
+    personal = {
+        "customer",
+        "name_of_recipient",
+        "email",
+        "customer_email",
+        "phone",
+        "address",
+        "postcode",
+        "signed_by",
+        "customer_name",
+        "dest_address",
+        "dest_postcode",
+        "dest_city",
+        "order_number",
+    }
     assert keys_seen & personal == set()
 
 

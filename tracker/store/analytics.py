@@ -70,9 +70,7 @@ def _lane() -> list[ColumnElement[str]]:
 
 
 def _period(seller_id: str, start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(
-        col(Shipment.seller_id) == seller_id, col(Shipment.created_at) >= start, col(Shipment.created_at) < end
-    )
+    return and_(col(Shipment.seller_id) == seller_id, col(Shipment.created_at) >= start, col(Shipment.created_at) < end)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -94,7 +92,9 @@ def measures(pg: bool) -> dict[str, tuple[ColumnElement[float], ColumnElement[bo
     }
 
 
-async def lane_counts(session: AsyncSession, seller_id: str, start: datetime, end: datetime) -> dict[LaneKey, LaneCounts]:
+async def lane_counts(
+    session: AsyncSession, seller_id: str, start: datetime, end: datetime
+) -> dict[LaneKey, LaneCounts]:
     """Counts per lane of the seller's shipments created in [start, end)."""
     pg = _postgres(session)
     delivered = and_(col(Shipment.status) == "delivered", col(Shipment.delivered_at).is_not(None))
@@ -116,9 +116,9 @@ async def lane_counts(session: AsyncSession, seller_id: str, start: datetime, en
         _count_if(and_(delivered, on_time)).label("on_time"),
         _count_if(col(Shipment.status) == "exception").label("exceptions"),
         _count_if(col(Shipment.sub_status) == "lost").label("lost"),
-        _count_if(
-            or_(col(Shipment.status) == "returned", col(Shipment.sub_status).in_(RETURN_SUB_STATUSES))
-        ).label("returns"),
+        _count_if(or_(col(Shipment.status) == "returned", col(Shipment.sub_status).in_(RETURN_SUB_STATUSES))).label(
+            "returns"
+        ),
         _count_if(scanned).label("first_scanned"),
         func.coalesce(func.sum(case((scanned, scan_hours), else_=None)), 0.0).label("first_scan_hours_sum"),
     ]
@@ -145,9 +145,7 @@ async def lane_counts(session: AsyncSession, seller_id: str, start: datetime, en
         )
         if pg:
             for name, ps in PERCENTILES.items():
-                counts.percentiles[name] = {
-                    p: float(row[f"{name}@{p}"]) for p in ps if row[f"{name}@{p}"] is not None
-                }
+                counts.percentiles[name] = {p: float(row[f"{name}@{p}"]) for p in ps if row[f"{name}@{p}"] is not None}
         out[(row["carrier"], row["origin"], row["destination"])] = counts
     if not pg:
         for name, ps in PERCENTILES.items():
@@ -163,7 +161,7 @@ async def lane_counts(session: AsyncSession, seller_id: str, start: datetime, en
 def _lane_group() -> list[ColumnElement[str]]:
     # the raw columns: grouping by the coalesced expressions would bind each literal twice,
     # which PostgreSQL cannot match between SELECT and GROUP BY
-    return [col(Shipment.carrier), col(Shipment.origin_country), col(Shipment.dest_country)]
+    return [col(Shipment.carrier), col(Shipment.origin_country), col(Shipment.dest_country)]  # type: ignore[list-item]
 
 
 async def _sqlite_percentiles(
@@ -173,16 +171,15 @@ async def _sqlite_percentiles(
     value, defined = measures(False)[name]
     lane = _lane()
     group = [c.name for c in lane]
-    ranked = (
-        select(
-            *lane,
-            value.label("v"),
-            (func.row_number().over(partition_by=_lane_group(), order_by=value) - 1).label("rn"),
-            func.count().over(partition_by=_lane_group()).label("n"),
-        )
-        .where(_period(seller_id, start, end), defined)
-        .subquery()
-    )
+    # the value is computed once per row here; the window below only sorts it
+    values = select(*lane, value.label("v")).where(_period(seller_id, start, end), defined).subquery()
+    keys_ = [values.c[g] for g in group]
+    ranked = select(
+        *keys_,
+        values.c.v,
+        (func.row_number().over(partition_by=keys_, order_by=values.c.v) - 1).label("rn"),
+        func.count().over(partition_by=keys_).label("n"),
+    ).subquery()
     columns: list[Any] = [*(ranked.c[g] for g in group), func.max(ranked.c.n).label("n")]
     for i, p in enumerate(ps):
         pos = literal(p) * (ranked.c.n - 1)
@@ -190,20 +187,27 @@ async def _sqlite_percentiles(
         high = low + case((pos > low, 1), else_=0)
         columns.append(func.min(case((ranked.c.rn == low, ranked.c.v), else_=None)).label(f"lo{i}"))
         columns.append(func.min(case((ranked.c.rn == high, ranked.c.v), else_=None)).label(f"hi{i}"))
-    keep = or_(*(ranked.c.rn.between(cast(literal(p) * (ranked.c.n - 1), Integer), cast(literal(p) * (ranked.c.n - 1), Integer) + 1) for p in ps))
+    keep = or_(
+        *(
+            ranked.c.rn.between(
+                cast(literal(p) * (ranked.c.n - 1), Integer), cast(literal(p) * (ranked.c.n - 1), Integer) + 1
+            )
+            for p in ps
+        )
+    )
     stmt = select(*columns).where(keep).group_by(*(ranked.c[g] for g in group))
     conn = await session.connection()
     out: dict[LaneKey, dict[float, float]] = {}
     for row in (await conn.execute(stmt)).mappings():
         n = int(row["n"])
-        values: dict[float, float] = {}
+        found: dict[float, float] = {}
         for i, p in enumerate(ps):
             lo, hi = row[f"lo{i}"], row[f"hi{i}"]
             if lo is None or hi is None:
                 continue
-            pos = p * (n - 1)
-            values[p] = float(lo) + (float(hi) - float(lo)) * (pos - int(pos))
-        out[(row["carrier"], row["origin"], row["destination"])] = values
+            rank = p * (n - 1)
+            found[p] = float(lo) + (float(hi) - float(lo)) * (rank - int(rank))
+        out[(row["carrier"], row["origin"], row["destination"])] = found
     return out
 
 

@@ -72,7 +72,9 @@ async def shipments_by_ids(session: AsyncSession, seller_id: str, ids: list[str]
     if not ids:
         return []
     rows = await session.exec(
-        select(Shipment).where(Shipment.seller_id == seller_id, col(Shipment.id).in_(ids)).order_by(col(Shipment.id).desc())
+        select(Shipment)
+        .where(Shipment.seller_id == seller_id, col(Shipment.id).in_(ids))
+        .order_by(col(Shipment.id).desc())
     )
     return list(rows)
 
@@ -109,7 +111,9 @@ async def shipment_numbers(session: AsyncSession, seller_id: str, ids: Iterable[
     if not wanted:
         return {}
     rows = await session.exec(
-        select(Shipment.id, Shipment.tracking_number).where(Shipment.seller_id == seller_id, col(Shipment.id).in_(wanted))
+        select(Shipment.id, Shipment.tracking_number).where(
+            Shipment.seller_id == seller_id, col(Shipment.id).in_(wanted)
+        )
     )
     return dict(rows.all())
 
@@ -121,7 +125,9 @@ async def endpoint_names(session: AsyncSession, seller_id: str) -> dict[str, str
     return dict(rows.all())
 
 
-async def messages_of(session: AsyncSession, seller_id: str, shipment_id: str, *, limit: int = 50) -> list[WebhookMessage]:
+async def messages_of(
+    session: AsyncSession, seller_id: str, shipment_id: str, *, limit: int = 50
+) -> list[WebhookMessage]:
     rows = await session.exec(
         select(WebhookMessage)
         .where(WebhookMessage.seller_id == seller_id, WebhookMessage.shipment_id == shipment_id)

@@ -50,7 +50,9 @@ def secure(request: web.Request) -> bool:
     return request.app[keys.SETTINGS].server.public_url.startswith("https://")
 
 
-def _set(response: web.StreamResponse, request: web.Request, cfg: CookieSession, name: str, value: str, age: int) -> None:
+def _set(
+    response: web.StreamResponse, request: web.Request, cfg: CookieSession, name: str, value: str, age: int
+) -> None:
     response.set_cookie(name, value, max_age=age, path=cfg.path, httponly=True, samesite="Lax", secure=secure(request))
 
 

@@ -706,7 +706,7 @@ async def renderer_ctx(app: web.Application) -> AsyncIterator[None]:
             "no CJK font found: Chinese customs documents would render without glyphs; "
             "run scripts/system-deps.sh runtime"
         )
-    app[RATES] = Rates.bundled(conf.rates or None, conf.rates_date)
+    app[RATES] = Rates.bundled(conf.rates or None, conf.rates_date or None)
     renderer = app[keys.SERVICES].get("customs_renderer")
     owned = renderer is None
     app[RENDERER] = renderer or Renderer(workers=conf.pdf_workers, cache_bytes=conf.pdf_cache_bytes)
