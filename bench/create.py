@@ -21,17 +21,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
-from aiohttp.test_utils import TestServer  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-from sqlmodel import SQLModel  # noqa: E402
+import aiohttp
+from aiohttp.test_utils import TestServer
+from sqlalchemy import insert
+from sqlmodel import SQLModel
 
-from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write  # noqa: E402
-from tracker.app import create_app  # noqa: E402
-from tracker.db import create_sessionmaker, engine_for  # noqa: E402
-from tracker.models import Order, Shipment, new_id  # noqa: E402
-from tracker.settings import DatabaseSettings, Settings  # noqa: E402
-from tracker.store import sellers  # noqa: E402
+from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write
+from tracker.app import create_app
+from tracker.db import create_sessionmaker, engine_for
+from tracker.models import Order, Shipment, new_id
+from tracker.settings import DatabaseSettings, Settings
+from tracker.store import sellers
 
 BATCH = 100
 CONCURRENCY = 4

@@ -9,20 +9,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tracker import keys
+from tracker import alerts, keys, notify, polling
 from tracker.clock import Clock, utc_now
 from tracker.db import create_sessionmaker, engine_for
 from tracker.logs import request_log_middleware
 from tracker.metrics import Metrics, metrics_middleware
 from tracker.scheduler import Job, add_job, scheduler_ctx
-from tracker import polling
-from tracker.web.api import carrier_push
 from tracker.settings import Settings
 from tracker.web import ops
-from tracker import alerts
-from tracker import notify
 from tracker.web.api import alerts as alerts_api
-from tracker.web.pages import unsubscribe as unsubscribe_pages
+from tracker.web.api import carrier_push
 from tracker.web.api import declarations as declarations_api
 from tracker.web.api import shipments as shipments_api
 from tracker.web.api import webhooks as webhooks_api
@@ -30,6 +26,7 @@ from tracker.web.auth import auth_middleware
 from tracker.web.pages import clerk as clerk_pages
 from tracker.web.pages import dashboard as dashboard_pages
 from tracker.web.pages import tracking as tracking_pages
+from tracker.web.pages import unsubscribe as unsubscribe_pages
 from tracker.web.problems import problem_middleware
 from tracker.webhooks import dispatcher
 

@@ -28,6 +28,7 @@ from carriers.simulator import create_app as create_sim_app
 from tracker.app import create_app
 from tracker.clock import utc_now
 from tracker.db import create_sessionmaker, engine_for
+from tracker.scheduler import JOBS, Job
 from tracker.settings import Settings
 from tracker.store import sellers as seller_store
 from tracker.store import shipments as shipment_store
@@ -174,17 +175,35 @@ async def running_demo(
         }
     )
     runner: web.AppRunner | None = None
+    drivers: list[asyncio.Task[None]] = []
     try:
         seller_id, api_key, tokens = await _seed(settings, shipments, clock())
-        app = create_app(settings, clock=clock, run_jobs=run_jobs, services={"simulator_url": simulator_url})
+        # the periodic jobs run on real-time ticks here: the scheduler would place their
+        # first run by the sped-up clock, hours in the (real) future
+        app = create_app(settings, clock=clock, run_jobs=False, services={"simulator_url": simulator_url})
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
+        if run_jobs:
+            drivers = [asyncio.create_task(_drive(app, job)) for job in app.get(JOBS, [])]
         yield Demo(app, base_url, simulator_url, api_key, seller_id, tokens)
     finally:
+        for task in drivers:
+            task.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
         await sim_runner.cleanup()
+
+
+async def _drive(app: web.Application, job: Job) -> None:
+    """Run `job` now and then every `job.seconds` real seconds until cancelled."""
+    while True:
+        try:
+            await job.run(app)
+        except Exception:
+            log.exception("demo job failed", extra={"job": job.name})
+        await asyncio.sleep(job.seconds)
 
 
 async def _main(settings: Settings, shipments: int, speed: float, seconds: float, run_jobs: bool) -> None:

@@ -484,8 +484,11 @@ class Poller:
             return None
         old = None
         if s.eta_latest is not None:
-            old = Eta(likely=s.eta_latest, latest=s.eta_latest_end or s.eta_latest,
-                      source="carrier" if s.eta_source == "carrier" else "lane")
+            old = Eta(
+                likely=s.eta_latest,
+                latest=s.eta_latest_end or s.eta_latest,
+                source="carrier" if s.eta_source == "carrier" else "lane",
+            )
         s.eta_first = s.eta_first or new.likely
         s.eta_latest, s.eta_latest_end, s.eta_source = new.likely, new.latest, new.source
         return (old, new) if eta_moved(old, new) else None

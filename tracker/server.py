@@ -14,8 +14,10 @@ from tracker.settings import Settings
 log = logging.getLogger("tracker.server")
 
 
-DEMO_NOTICE = ("No carrier credentials configured: starting in DEMO MODE (built-in carrier simulator, "
-               "demo seller and shipments, time sped up). Configure [carriers.*] in config.toml for real tracking.")
+DEMO_NOTICE = (
+    "No carrier credentials configured: starting in DEMO MODE (built-in carrier simulator, "
+    "demo seller and shipments, time sped up). Configure [carriers.*] in config.toml for real tracking."
+)
 
 
 def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -107,5 +108,9 @@ async def test_cli_demo_prints_urls_one_per_line(tmp_path: Path) -> None:
     assert len(lines) == 8
     assert all(line.startswith("http://127.0.0.1:") for line in lines)
     assert sum("/t/" in line for line in lines) == 5
+    # the jobs ran on their own: the demo polled the simulator and stored timelines
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        assert db.execute("SELECT count(*) FROM tracking_events").fetchone()[0] > 0
+        assert db.execute("SELECT count(*) FROM shipments WHERE poll_count > 0").fetchone()[0] == 14
     assert lines[-3].endswith("/dashboard")
     assert lines[-1].endswith("/openapi.json")

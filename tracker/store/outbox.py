@@ -4,8 +4,8 @@ transaction as the change that causes them, so a change is never seen without it
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select

@@ -105,12 +105,12 @@ async def create_shipments(
     known_ids = [o.id for o in orders.values()]
     taken: set[tuple[str, str]] = set()
     if known_ids:
-        rows = await session.exec(
+        pairs = await session.exec(
             select(Shipment.order_id, Shipment.tracking_number).where(
                 Shipment.seller_id == seller_id, col(Shipment.order_id).in_(known_ids)
             )
         )
-        taken = {(order_id, number) for order_id, number in rows}
+        taken = {(order_id, number) for order_id, number in pairs}
     replaced_ids = {n.replaces for n in items if n.replaces}
     replaced: dict[str, Shipment] = {}
     if replaced_ids:

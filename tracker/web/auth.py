@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-
 from sqlalchemy import update
 from sqlmodel import col
 

@@ -48,7 +48,7 @@ _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _EMAIL = re.compile(r"^[^@\s<>\"'(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 DEFAULT_BRAND = "#1f4fa3"
 DEFAULT_TTL = 10.0
-CACHE_ENTRIES = 20_000
+CACHE_ENTRIES = 5_000
 HTML = "text/html"
 
 
