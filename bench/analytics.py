@@ -85,7 +85,8 @@ def seed_sql(dialect: str, n: int) -> list[str]:
 
         src = f"FROM generate_series(1, {n}) AS g(i)"
     span = (DAYS + 18) * 86400
-    created = f"((i * 7919) % {span})"
+    # bigint: i * 7919 leaves PostgreSQL's int4 at a million rows
+    created = f"((i * 7919) % {span})" if dialect == "sqlite" else f"((i::bigint * 7919) % {span})"
     status = _pick(("delivered",) * 6 + ("in_transit", "exception", "returned", "pending"), "i / 3")
     seller = f"CASE WHEN i % 10 = 0 THEN '{OTHER}' ELSE '{SELLER}' END"
     orders = (

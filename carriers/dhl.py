@@ -9,10 +9,10 @@ origin (early events) or destination (late events). The status code is coarse
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from carriers.base import (
@@ -23,9 +23,10 @@ from carriers.base import (
     RateLimit,
     TimeBasis,
     TrackResult,
+    load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
-from carriers.timezones import resolve_local, split_iso, wall_clock, zone_for
+from carriers.timezones import resolve_local, wall_clock, zone_for
 
 DEFAULT_BASE_URL = "https://api-eu.dhl.com"
 TRACK_PATH = "/track/shipments"
@@ -44,6 +45,8 @@ STATUS: dict[str, tuple[Status, SubStatus]] = {
 
 #: codes whose meaning the description refines (DHL Express often sends none at all)
 _COARSE = frozenset({"transit", "failure", "unknown", "delivered", ""})
+
+_MINUTE = timedelta(minutes=1)
 
 
 def _rule(
@@ -122,9 +125,7 @@ _RULES = (
     _rule(r"left at|front door|mailbox|briefkasten|ablageort", "delivered", _S.DELIVERED, _U.LEFT_AT_DOOR),
     _rule(r"^delivered|zugestellt", "unknown,", _S.DELIVERED, _U.OTHER),
     _rule(r"handed over|last-mile|übergeben", "transit,unknown,", _S.IN_TRANSIT, _U.HANDED_TO_LAST_MILE),
-    _rule(
-        r"picked up|shipment pickup|abgeholt|eingeliefert", "transit,unknown,", _S.IN_TRANSIT, _U.PICKED_UP
-    ),
+    _rule(r"picked up|shipment pickup|abgeholt|eingeliefert", "transit,unknown,", _S.IN_TRANSIT, _U.PICKED_UP),
     _rule(r"^arrived|arrived at|angekommen|eingetroffen", "transit,unknown,", _S.IN_TRANSIT, _U.ARRIVED),
     _rule(
         r"^departed|departed from|left .*facility|processed at",
@@ -153,6 +154,8 @@ def _arr(value: Any) -> list[Any]:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # nearly every value: skip the checks below
+        return value.strip()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return value.strip() if isinstance(value, str) else ""
@@ -175,44 +178,90 @@ def map_event(code: str, text: str) -> tuple[Status, SubStatus] | None:
     if code not in STATUS and code:
         return unknown_code(CODE, code, _S.IN_TRANSIT)
     if code in _COARSE:
-        for pattern, codes, status, sub in _RULES:
-            if code in codes and pattern.search(text):
-                return status, sub
+        refined = _refine(code, text)
+        if refined is not None:
+            return refined
     if code in ("", "unknown"):
         return None
     return STATUS[code]
 
 
-def _location(raw: Any) -> Location | None:
-    address = _obj(_obj(raw).get("address"))
+# DHL words its events from a small set of templates, so the same (code, text) pairs come
+# back on every poll; trying two dozen patterns each time is most of a parse otherwise.
+@lru_cache(maxsize=4096)
+def _refine(code: str, text: str) -> tuple[Status, SubStatus] | None:
+    for pattern, codes, status, sub in _RULES:
+        if code in codes and pattern.search(text):
+            return status, sub
+    return None
+
+
+def _read_location(city: Any, region: Any, country: Any, postcode: Any) -> Location | None:
     loc = Location(
-        city=_text(address.get("addressLocality")) or None,
-        region=_text(address.get("addressRegion")) or None,
-        country=_country(address.get("countryCode")),
-        postcode=_text(address.get("postalCode")) or None,
+        city=_text(city) or None,
+        region=_text(region) or None,
+        country=_country(country),
+        postcode=_text(postcode) or None,
     )
     return loc if any((loc.city, loc.region, loc.country, loc.postcode)) else None
+
+
+#: raw address fields -> Location; the same depots recur across events and shipments
+_PLACES: dict[tuple[str | None, ...], Location | None] = {}
+_PLACES_MAX = 4096
+_PLAIN = (str, type(None))
+
+
+def _location(raw: Any) -> Location | None:
+    address = raw.get("address") if isinstance(raw, dict) else None
+    if not isinstance(address, dict):
+        return None
+    city = address.get("addressLocality")
+    region = address.get("addressRegion")
+    country = address.get("countryCode")
+    postcode = address.get("postalCode")
+    # only text is remembered: 1, 1.0 and True are equal as keys but read differently
+    if not (type(city) in _PLAIN and type(region) in _PLAIN and type(country) in _PLAIN and type(postcode) in _PLAIN):
+        return _read_location(city, region, country, postcode)
+    key = (city, region, country, postcode)
+    try:
+        return _PLACES[key]
+    except KeyError:
+        pass
+    if len(_PLACES) >= _PLACES_MAX:
+        _PLACES.clear()
+    loc = _PLACES[key] = _read_location(city, region, country, postcode)
+    return loc
 
 
 def _instant(
     text: str, location: Location | None, fallback_zone: str | None
 ) -> tuple[datetime, TimeBasis, str, int] | None:
     try:
-        local, offset = split_iso(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    offset = parsed.utcoffset()
     if offset is not None:
-        basis = TimeBasis.UTC_GIVEN if text.strip().endswith(("Z", "z")) else TimeBasis.OFFSET_GIVEN
-        return datetime.fromisoformat(text.strip()).astimezone(UTC), basis, wall_clock(local), offset
-    loc = location or Location()
-    instant, basis, minutes = resolve_local(
-        local, country=loc.country, city=loc.city, region=loc.region, fallback_zone=fallback_zone
-    )
-    return instant, basis, wall_clock(local), minutes
+        basis = TimeBasis.UTC_GIVEN if text.endswith(("Z", "z")) else TimeBasis.OFFSET_GIVEN
+        return parsed.astimezone(UTC), basis, wall_clock(parsed), offset // _MINUTE
+    if location is None:
+        instant, basis, minutes = resolve_local(parsed, country=None, fallback_zone=fallback_zone)
+    else:
+        instant, basis, minutes = resolve_local(
+            parsed,
+            country=location.country,
+            city=location.city,
+            region=location.region,
+            fallback_zone=fallback_zone,
+        )
+    return instant, basis, wall_clock(parsed), minutes
 
 
-def _texts(raw: dict[str, Any]) -> str:
-    return " | ".join(t for t in (_text(raw.get("description")), _text(raw.get("status"))) if t)
+def _texts(description: str, status: str) -> str:
+    if description and status:
+        return f"{description} | {status}"
+    return description or status
 
 
 def _signed_by(details: dict[str, Any]) -> str | None:
@@ -227,25 +276,26 @@ def _when(text: str, zone: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        local, offset = split_iso(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if offset is not None:
-        return datetime.fromisoformat(text.strip()).astimezone(UTC)
-    return resolve_local(local, country=None, fallback_zone=zone)[0]
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    return resolve_local(parsed, country=None, fallback_zone=zone)[0]
 
 
 def _events(raw_events: list[Any], origin_zone: str | None, dest_zone: str | None) -> list[CarrierEvent]:
     # DHL lists events newest first; read them oldest first so "keep previous" works
-    ordered = [_obj(e) for e in reversed(raw_events)]
     events: list[CarrierEvent] = []
     previous: tuple[Status, SubStatus] = (_S.PENDING, _U.OTHER)
-    for index, raw in enumerate(ordered):
+    half = len(raw_events) / 2
+    for index, item in enumerate(reversed(raw_events)):
+        raw = _obj(item)
         code = _text(raw.get("statusCode")).lower()
-        mapped = map_event(code, _texts(raw)) or (previous[0], _U.OTHER)
-        early = mapped[0] in (_S.PENDING, _S.INFO_RECEIVED) or (
-            mapped[0] == _S.IN_TRANSIT and index < len(ordered) / 2
-        )
+        description = _text(raw.get("description"))
+        status_text = _text(raw.get("status"))
+        mapped = map_event(code, _texts(description, status_text)) or (previous[0], _U.OTHER)
+        early = mapped[0] in (_S.PENDING, _S.INFO_RECEIVED) or (mapped[0] == _S.IN_TRANSIT and index < half)
         location = _location(raw.get("location"))
         when = _instant(_text(raw.get("timestamp")), location, origin_zone if early else dest_zone)
         if when is None:
@@ -260,14 +310,19 @@ def _events(raw_events: list[Any], origin_zone: str | None, dest_zone: str | Non
                 status=mapped[0],
                 sub_status=mapped[1],
                 raw_code=code,
-                description=_text(raw.get("description")) or _text(raw.get("status")),
+                description=description or status_text,
                 location=location,
                 provider=CODE,
                 utc_offset_minutes=minutes,
             )
         )
-    events.sort(key=lambda e: e.occurred_at)
+    if len(events) > 1:
+        events.sort(key=_occurred_at)
     return events
+
+
+def _occurred_at(event: CarrierEvent) -> datetime:
+    return event.occurred_at
 
 
 def parse_shipment(raw: Any) -> TrackResult:
@@ -294,7 +349,9 @@ def _parse_shipment(ref: str, shipment: dict[str, Any]) -> TrackResult:
     events = _events(raw_events, origin_zone, dest_zone)
     current = _obj(shipment.get("status"))
     code = _text(current.get("statusCode")).lower()
-    mapped = map_event(code, _texts(current)) if current else None
+    mapped = (
+        map_event(code, _texts(_text(current.get("description")), _text(current.get("status")))) if current else None
+    )
     if mapped is None:
         mapped = (events[-1].status, events[-1].sub_status) if events else (_S.PENDING, _U.OTHER)
     if shipment.get("returnFlag") is True:
@@ -325,7 +382,7 @@ def _parse_shipment(ref: str, shipment: dict[str, Any]) -> TrackResult:
 
 def parse_body(body: bytes) -> list[TrackResult]:
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
     if not isinstance(doc, dict) or not isinstance(doc.get("shipments"), list):
@@ -336,7 +393,7 @@ def parse_body(body: bytes) -> list[TrackResult]:
 def is_not_found(body: bytes) -> bool:
     """A 404 problem+json body that says the number is unknown."""
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, UnicodeDecodeError):
         return False
     return isinstance(doc, dict) and doc.get("status") == 404

@@ -46,9 +46,7 @@ STATUS: dict[str, tuple[Status, SubStatus]] = {
     **dict.fromkeys(("PU", "PX"), (_IT, SubStatus.PICKED_UP)),
     **dict.fromkeys(("OF", "AR", "AF", "AA", "AC", "AX", "FD", "PL", "SF"), (_IT, SubStatus.ARRIVED)),
     **dict.fromkeys(("DP", "LO"), (_IT, SubStatus.DEPARTED)),
-    **dict.fromkeys(
-        ("AP", "EA", "EO", "IT", "IX", "PF", "PM", "TR", "AO", "AE"), (_IT, SubStatus.IN_TRANSIT)
-    ),
+    **dict.fromkeys(("AP", "EA", "EO", "IT", "IX", "PF", "PM", "TR", "AO", "AE"), (_IT, SubStatus.IN_TRANSIT)),
     # delays keep the parcel moving; the sub-status carries the delay flag
     **dict.fromkeys(("DY", "DD", "RL"), (_IT, SubStatus.DELAYED)),
     **dict.fromkeys(("OD", "ED", "AD"), (Status.OUT_FOR_DELIVERY, SubStatus.OUT_FOR_DELIVERY)),
@@ -170,9 +168,7 @@ def _eta(item: dict[str, Any], place: Location | None) -> tuple[datetime | None,
 
 
 def _not_found(number: str, raw_status: str = "") -> TrackResult:
-    return TrackResult(
-        number, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE, raw_status=raw_status
-    )
+    return TrackResult(number, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE, raw_status=raw_status)
 
 
 def _result(number: str, item: dict[str, Any]) -> TrackResult:
@@ -184,9 +180,7 @@ def _result(number: str, item: dict[str, Any]) -> TrackResult:
     if error and not scans and not latest:
         code = _text(error.get("code"))
         if code == NOT_FOUND:
-            return TrackResult(
-                number, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE, raw_status=code
-            )
+            return TrackResult(number, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE, raw_status=code)
         message = _text(error.get("message"))
         return TrackResult(number, found=False, provider=CODE, raw_status=code, error=f"{code}: {message}")
     # The documentation example fills `error` next to real data; data present means readable.
@@ -257,9 +251,7 @@ def parse_response(body: bytes) -> list[TrackResult]:
                     raise TypeError("trackResult is not an object")
                 results.append(_result(number, item))
             except Exception as err:  # one unreadable shipment must not sink the batch
-                results.append(
-                    TrackResult(number, found=False, provider=CODE, error=f"malformed item: {err}")
-                )
+                results.append(TrackResult(number, found=False, provider=CODE, error=f"malformed item: {err}"))
     return results
 
 
@@ -284,9 +276,7 @@ class FedexAdapter(CarrierAdapter):
     default_retry_after: ClassVar[float] = 10.0  # the per-project window is 10 seconds
     public_url_template: ClassVar[str] = "https://www.fedex.com/fedextrack/?trknbr={number}"
 
-    def __init__(
-        self, *, session: aiohttp.ClientSession, settings: CarrierSettings, clock: Clock = utc_now
-    ) -> None:
+    def __init__(self, *, session: aiohttp.ClientSession, settings: CarrierSettings, clock: Clock = utc_now) -> None:
         super().__init__(session=session, settings=settings, clock=clock)
         self.tokens = TokenCache(self._fetch_token, clock)
 

@@ -284,9 +284,7 @@ class SfExpressAdapter(CarrierAdapter):
             return [TrackResult(n, found=False, provider=CODE, error=str(err)) for n in numbers]
         seen = {r.tracking_number for r in results}
         results.extend(
-            TrackResult(n, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE)
-            for n in numbers
-            if n not in seen
+            TrackResult(n, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE) for n in numbers if n not in seen
         )
         return results
 

@@ -26,7 +26,7 @@ import importlib.resources
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -388,6 +388,13 @@ def zone_for(country: str | None, city: str | None = None, region: str | None = 
     """The IANA zone of a place, or None when the place does not pin one down."""
     if not country:
         return None
+    return _place_zone(country, city, region)
+
+
+# Carriers name the same hubs and depots over and over; the lookup normalizes text, so
+# remembering recent places saves most of the work of a parse.
+@lru_cache(maxsize=4096)
+def _place_zone(country: str, city: str | None, region: str | None) -> str | None:
     cc = country.strip().upper()
     cities = _CITIES.get(cc, {})
     if city and cities:
@@ -428,6 +435,7 @@ def _region_zone(country: str, text: str) -> str | None:
     return regions.get(last) if " " in key else None
 
 
+@lru_cache(maxsize=1024)
 def _zone(name: str | None) -> ZoneInfo | None:
     if not name:
         return None
@@ -437,11 +445,24 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
+_MINUTE = timedelta(minutes=1)
+
+
 def localize(local: datetime, zone: ZoneInfo) -> tuple[datetime, int]:
     """Read a wall-clock time in `zone` (fold=0) -> (UTC instant, offset minutes)."""
-    aware = local.replace(tzinfo=zone, fold=0)
-    offset = aware.utcoffset() or timedelta(0)
-    return aware.astimezone(UTC), int(offset.total_seconds() // 60)
+    naive = local.replace(tzinfo=None, fold=0)
+    offset = zone.utcoffset(naive) or timedelta(0)
+    return (naive - offset).replace(tzinfo=UTC), offset // _MINUTE
+
+
+@lru_cache(maxsize=4096)
+def _local_zone(
+    country: str | None, city: str | None, region: str | None, fallback_zone: str | None
+) -> tuple[ZoneInfo | None, TimeBasis]:
+    zone = _zone(zone_for(country, city, region))
+    if zone is not None:
+        return zone, TimeBasis.ZONE_FROM_LOCATION
+    return _zone(fallback_zone), TimeBasis.ZONE_ASSUMED
 
 
 def resolve_local(
@@ -459,14 +480,10 @@ def resolve_local(
     if local.tzinfo is not None:
         offset = local.utcoffset() or timedelta(0)
         return local.astimezone(UTC), TimeBasis.OFFSET_GIVEN, int(offset.total_seconds() // 60)
-    zone = _zone(zone_for(country, city, region))
+    zone, basis = _local_zone(country, city, region, fallback_zone)
     if zone is not None:
         instant, minutes = localize(local, zone)
-        return instant, TimeBasis.ZONE_FROM_LOCATION, minutes
-    fallback = _zone(fallback_zone)
-    if fallback is not None:
-        instant, minutes = localize(local, fallback)
-        return instant, TimeBasis.ZONE_ASSUMED, minutes
+        return instant, basis, minutes
     return local.replace(tzinfo=UTC), TimeBasis.ZONE_ASSUMED, 0
 
 
@@ -509,7 +526,9 @@ def split_iso(text: str) -> tuple[datetime, int | None]:
 
 def wall_clock(local: datetime) -> str:
     """The display form of a wall-clock reading: ISO 8601 without offset, to the second."""
-    return local.replace(tzinfo=None, microsecond=0).isoformat()
+    if local.tzinfo is not None:
+        local = local.replace(tzinfo=None)
+    return local.isoformat(timespec="seconds")
 
 
 def from_offset(local: datetime, minutes: int) -> datetime:

@@ -282,15 +282,11 @@ def parse_item(item: Any) -> TrackResult:
     if info is None:
         return TrackResult(tracking_number=number, found=False, provider=CODE)
     if not isinstance(info, dict):
-        return TrackResult(
-            tracking_number=number, found=False, provider=CODE, error="track_info is not an object"
-        )
+        return TrackResult(tracking_number=number, found=False, provider=CODE, error="track_info is not an object")
     try:
         return _parse_track_info(number, info)
     except (TypeError, ValueError, AttributeError, OverflowError) as err:
-        return TrackResult(
-            tracking_number=number, found=False, provider=CODE, error=f"unreadable entry: {err}"
-        )
+        return TrackResult(tracking_number=number, found=False, provider=CODE, error=f"unreadable entry: {err}")
 
 
 def _parse_track_info(number: str, info: dict[str, Any]) -> TrackResult:
@@ -431,9 +427,7 @@ class Track17Adapter(CarrierAdapter):
         return parse_push(body)
 
     def verify_push_signature(self, body: bytes, signature_header: str) -> bool:
-        return verify_push_signature(
-            body, signature_header, self.settings.webhook_secret or self.settings.api_key
-        )
+        return verify_push_signature(body, signature_header, self.settings.webhook_secret or self.settings.api_key)
 
     async def _post(self, call: str, numbers: Sequence[str]) -> bytes:
         resp = await self.request(
@@ -493,11 +487,7 @@ class Track17Adapter(CarrierAdapter):
             else:
                 out.extend(
                     by_number.pop(number, [])
-                    or [
-                        TrackResult(
-                            tracking_number=number, found=False, provider=CODE, error="missing from reply"
-                        )
-                    ]
+                    or [TrackResult(tracking_number=number, found=False, provider=CODE, error="missing from reply")]
                 )
         for rest in by_number.values():
             out.extend(rest)

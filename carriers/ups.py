@@ -141,9 +141,7 @@ def _wall(date: str, time: str) -> datetime | None:
     if not (len(date) == 8 and date.isdigit()) or hhmmss is None:
         return None
     try:
-        return datetime.fromisoformat(
-            f"{date[:4]}-{date[4:6]}-{date[6:]}T{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}"
-        )
+        return datetime.fromisoformat(f"{date[:4]}-{date[4:6]}-{date[6:]}T{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}")
     except ValueError:
         return None
 
@@ -291,22 +289,14 @@ def _parse_shipment(raw: Any) -> list[TrackResult]:
     if not packages:
         if NOT_FOUND in _warning_codes(shipment):
             return [TrackResult(tracking_number=inquiry, found=False, provider=CODE, raw_status=NOT_FOUND)]
-        return [
-            TrackResult(
-                tracking_number=inquiry, found=False, provider=CODE, error="shipment without packages"
-            )
-        ]
+        return [TrackResult(tracking_number=inquiry, found=False, provider=CODE, error="shipment without packages")]
     if not isinstance(packages, list):
-        return [
-            TrackResult(tracking_number=inquiry, found=False, provider=CODE, error="package is not a list")
-        ]
+        return [TrackResult(tracking_number=inquiry, found=False, provider=CODE, error="package is not a list")]
     out: list[TrackResult] = []
     for package in packages:
         if not isinstance(package, dict):
             out.append(
-                TrackResult(
-                    tracking_number=inquiry, found=False, provider=CODE, error="package is not an object"
-                )
+                TrackResult(tracking_number=inquiry, found=False, provider=CODE, error="package is not an object")
             )
             continue
         try:
@@ -375,9 +365,7 @@ class UpsAdapter(CarrierAdapter):
         }
         if self.settings.account:
             headers["x-merchant-id"] = self.settings.account
-        resp = await self.request(
-            "POST", AUTH_PATH, headers=headers, data={"grant_type": "client_credentials"}
-        )
+        resp = await self.request("POST", AUTH_PATH, headers=headers, data={"grant_type": "client_credentials"})
         try:
             doc = json.loads(resp.body)
             token = doc["access_token"]

@@ -251,9 +251,7 @@ def _result(doc: dict[str, Any], number: str) -> TrackResult:
         (status, sub), raw = CATEGORY[category.lower()], category
     else:
         status, sub, raw = Status.PENDING, SubStatus.OTHER, category
-    signed_by = next(
-        (_text(e.get("name")) for e in raw_events if isinstance(e, dict) and _text(e.get("name"))), None
-    )
+    signed_by = next((_text(e.get("name")) for e in raw_events if isinstance(e, dict) and _text(e.get("name"))), None)
     return TrackResult(
         tracking_number=number,
         found=True,
@@ -308,9 +306,7 @@ class UspsAdapter(CarrierAdapter):
     default_retry_after: ClassVar[float] = 300.0
     public_url_template: ClassVar[str] = "https://tools.usps.com/go/TrackConfirmAction?tLabels={number}"
 
-    def __init__(
-        self, *, session: aiohttp.ClientSession, settings: CarrierSettings, clock: Clock = utc_now
-    ) -> None:
+    def __init__(self, *, session: aiohttp.ClientSession, settings: CarrierSettings, clock: Clock = utc_now) -> None:
         super().__init__(session=session, settings=settings, clock=clock)
         self.tokens = TokenCache(self._fetch_token, clock)
 

@@ -106,9 +106,7 @@ def _result(raw: Any) -> TrackResult:
         if not isinstance(raw, dict):
             raise TypeError("result entry is not an object")
         if code.upper() == NOT_FOUND:
-            return TrackResult(
-                number, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE, raw_status=code
-            )
+            return TrackResult(number, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE, raw_status=code)
         checkpoints = item.get("checkpoints") or []
         if not isinstance(checkpoints, list):
             raise TypeError("checkpoints is not a list")
@@ -175,9 +173,7 @@ class YanwenAdapter(CarrierAdapter):
         results = self.parse(resp.body)
         seen = {r.tracking_number for r in results}
         results.extend(
-            TrackResult(n, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE)
-            for n in numbers
-            if n not in seen
+            TrackResult(n, found=False, sub_status=SubStatus.NOT_FOUND, provider=CODE) for n in numbers if n not in seen
         )
         return results
 

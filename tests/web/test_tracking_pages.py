@@ -759,3 +759,11 @@ def test_brand_text_colour_contrasts() -> None:
     assert tracking.brand_colors("#FFEB3B") == ("#ffeb3b", "#000000")
     assert tracking.brand_colors("#0d47a1") == ("#0d47a1", "#ffffff")
     assert tracking.brand_colors("url(x)") == (tracking.DEFAULT_BRAND, "#ffffff")
+
+
+async def test_malformed_form_bodies_are_400_not_500(client: Client, shop: str) -> None:
+    headers = {"Content-Type": "multipart/form-data", "Sec-Fetch-Site": "same-origin"}
+    for path in ("/track", "/t/whatever/confirm"):
+        r = await client.post(path, data=b"garbage", headers=headers)
+        assert r.status == 400, path
+        assert r.content_type == "application/problem+json"

@@ -39,7 +39,7 @@ from tracker.store import public as store
 from tracker.store import sellers as seller_store
 from tracker.store.outbox import enqueue
 from tracker.web import openapi
-from tracker.web.problems import problem_response
+from tracker.web.problems import Problem, problem_response
 from tracker.web.ratelimit_http import Limiters, PublicLimits, client_ip
 
 HERE = Path(__file__).parent
@@ -564,8 +564,16 @@ def _same_origin(request: web.Request) -> bool:
     return False
 
 
+async def _form(request: web.Request) -> Any:
+    try:
+        return await request.post()
+    except (ValueError, AssertionError, KeyError) as err:
+        # a malformed body (e.g. multipart without a boundary) is the client's error
+        raise Problem(400, "bad-form", "The form body could not be read.") from err
+
+
 async def confirm_receipt(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await _form(request)
     form_lang = str(form.get("lang", "")) or None
     lang = _lang(request, form_lang)
     token = request.match_info["token"]
@@ -610,7 +618,7 @@ async def confirm_receipt(request: web.Request) -> web.Response:
 
 async def lookup(request: web.Request) -> web.Response:
     if request.method == "POST":
-        form = await request.post()
+        form = await _form(request)
         fields = {k: str(form.get(k, "")) for k in ("number", "postcode", "email", "lang")}
     else:
         fields = {k: request.query.get(k, "") for k in ("number", "postcode", "email", "lang")}
@@ -840,6 +848,7 @@ def _document() -> None:
                 "403": _html("Not a same-origin form post"),
                 "404": _html("Unknown token"),
                 "429": _html("Rate limited"),
+                **openapi.problems(400),
             },
             params=[token],
         ),
