@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -26,7 +26,7 @@ from carriers.base import (
     load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
-from carriers.timezones import resolve_local, wall_clock, zone_for
+from carriers.timezones import resolve_local, shown_time, zone_for
 
 DEFAULT_BASE_URL = "https://api-eu.dhl.com"
 TRACK_PATH = "/track/shipments"
@@ -45,8 +45,6 @@ STATUS: dict[str, tuple[Status, SubStatus]] = {
 
 #: codes whose meaning the description refines (DHL Express often sends none at all)
 _COARSE = frozenset({"transit", "failure", "unknown", "delivered", ""})
-
-_MINUTE = timedelta(minutes=1)
 
 
 def _rule(
@@ -244,7 +242,7 @@ def _instant(
     offset = parsed.utcoffset()
     if offset is not None:
         basis = TimeBasis.UTC_GIVEN if text.endswith(("Z", "z")) else TimeBasis.OFFSET_GIVEN
-        return parsed.astimezone(UTC), basis, wall_clock(parsed), offset // _MINUTE
+        return parsed.astimezone(UTC), basis, shown_time(text, parsed), int(offset.total_seconds() // 60)
     if location is None:
         instant, basis, minutes = resolve_local(parsed, country=None, fallback_zone=fallback_zone)
     else:
@@ -255,7 +253,7 @@ def _instant(
             region=location.region,
             fallback_zone=fallback_zone,
         )
-    return instant, basis, wall_clock(parsed), minutes
+    return instant, basis, shown_time(text, parsed), minutes
 
 
 def _texts(description: str, status: str) -> str:
@@ -266,7 +264,7 @@ def _texts(description: str, status: str) -> str:
 
 def _signed_by(details: dict[str, Any]) -> str | None:
     signed = _obj(_obj(details.get("proofOfDelivery")).get("signed"))
-    given, family, name = (_text(signed.get(k)) for k in ("givenName", "familyName", "name"))
+    given, family, name = _text(signed.get("givenName")), _text(signed.get("familyName")), _text(signed.get("name"))
     if given and family:
         return f"{given} {family}"
     return name or given or family or None

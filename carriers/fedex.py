@@ -6,7 +6,6 @@ naive one (a pick-up "date" at midnight) is read in the zone of its scan locatio
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -24,6 +23,7 @@ from carriers.base import (
     TimeBasis,
     TokenCache,
     TrackResult,
+    load_json,
     utc_now,
     with_token_refresh,
 )
@@ -222,7 +222,7 @@ def _result(number: str, item: dict[str, Any]) -> TrackResult:
 
 def _load(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return load_json(body)
     except (ValueError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
 

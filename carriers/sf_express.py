@@ -25,6 +25,7 @@ from carriers.base import (
     RateLimit,
     RateLimited,
     TrackResult,
+    load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
 from carriers.timezones import resolve_local, split_iso, wall_clock
@@ -135,7 +136,7 @@ def _text(value: Any) -> str:
 
 def _loads(text: str | bytes) -> Any:
     try:
-        return json.loads(text)
+        return load_json(text)
     except (ValueError, RecursionError) as err:
         raise BadResponse(f"{CODE}: not JSON", carrier=CODE, body=text) from err
 
@@ -238,7 +239,7 @@ def parse_response(body: bytes) -> list[TrackResult]:
 def gateway_error(body: bytes) -> str | None:
     """The gateway's apiResultCode when it is not A1000 (None when readable or not an envelope)."""
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, RecursionError):
         return None
     code = _text(_obj(doc).get("apiResultCode"))

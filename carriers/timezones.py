@@ -445,14 +445,16 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
-_MINUTE = timedelta(minutes=1)
-
-
 def localize(local: datetime, zone: ZoneInfo) -> tuple[datetime, int]:
     """Read a wall-clock time in `zone` (fold=0) -> (UTC instant, offset minutes)."""
-    naive = local.replace(tzinfo=None, fold=0)
+    # datetime.replace costs several times a lookup in the zone, so it is avoided on the
+    # usual path: the zone reads a plain reading's fields as they are, and the UTC result
+    # is built directly
+    naive = local if local.tzinfo is None and not local.fold else local.replace(tzinfo=None, fold=0)
     offset = zone.utcoffset(naive) or timedelta(0)
-    return (naive - offset).replace(tzinfo=UTC), offset // _MINUTE
+    at = naive - offset
+    instant = datetime(at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond, UTC)
+    return instant, int(offset.total_seconds() // 60)
 
 
 @lru_cache(maxsize=4096)
@@ -522,6 +524,25 @@ def split_iso(text: str) -> tuple[datetime, int | None]:
         return parsed, None
     offset = parsed.utcoffset() or timedelta(0)
     return parsed.replace(tzinfo=None), int(offset.total_seconds() // 60)
+
+
+_AFTER_SECONDS = ("", "Z", "+", "-")
+
+
+def shown_time(text: str, parsed: datetime) -> str:
+    """`wall_clock(parsed)` for `parsed = datetime.fromisoformat(text)`, without formatting
+    again when `text` already starts with the display form (the usual carrier timestamp)."""
+    if (
+        len(text) >= 19
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[10] == "T"
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[19:20] in _AFTER_SECONDS
+    ):
+        return text[:19]
+    return wall_clock(parsed)
 
 
 def wall_clock(local: datetime) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from carriers.base import (
     RateLimit,
     TimeBasis,
     TrackResult,
+    load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
 from carriers.timezones import resolve_local, split_iso, wall_clock, zone_for
@@ -131,7 +131,7 @@ def _country(value: Any) -> str | None:
 
 def _load(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return load_json(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
 

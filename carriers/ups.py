@@ -11,7 +11,6 @@ Not found is a 200 with warning TW0001 (or a 404 with the same code in `response
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from carriers.base import (
     TimeBasis,
     TokenCache,
     TrackResult,
+    load_json,
     with_token_refresh,
 )
 from carriers.status import Status, SubStatus, unknown_code
@@ -313,7 +313,7 @@ def parse_body(body: bytes) -> list[TrackResult]:
     empty tracking number; `track` fills it in.
     """
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
     if not isinstance(doc, dict):
@@ -367,7 +367,7 @@ class UpsAdapter(CarrierAdapter):
             headers["x-merchant-id"] = self.settings.account
         resp = await self.request("POST", AUTH_PATH, headers=headers, data={"grant_type": "client_credentials"})
         try:
-            doc = json.loads(resp.body)
+            doc = load_json(resp.body)
             token = doc["access_token"]
             lifetime = float(doc["expires_in"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:

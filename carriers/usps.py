@@ -7,7 +7,6 @@ is `eventTimestamp - GMTOffset`; `GMTTimestamp` only lends its seconds when it a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ from carriers.base import (
     TimeBasis,
     TokenCache,
     TrackResult,
+    load_json,
     utc_now,
     with_token_refresh,
 )
@@ -270,7 +270,7 @@ def _result(doc: dict[str, Any], number: str) -> TrackResult:
 def parse_body(body: bytes, number: str = "") -> list[TrackResult]:
     """A tracking body (200, or the 400 "no update yet" body) -> one result."""
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
     if not isinstance(doc, dict):
@@ -321,7 +321,7 @@ class UspsAdapter(CarrierAdapter):
         }
         resp = await self.request("POST", AUTH_PATH, json=payload)
         try:
-            doc = _obj(json.loads(resp.body))
+            doc = _obj(load_json(resp.body))
             token, lifetime = doc.get("access_token"), doc.get("expires_in")
             if not isinstance(token, str) or not token or not isinstance(lifetime, int | float | str):
                 raise ValueError("no access_token")

@@ -7,7 +7,6 @@ as "+8" (hours), so the instant is exact (`offset_given`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -19,6 +18,7 @@ from carriers.base import (
     RateLimit,
     TimeBasis,
     TrackResult,
+    load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
 from carriers.timezones import from_offset, parse_offset, resolve_local, split_iso, wall_clock
@@ -133,7 +133,7 @@ def _result(raw: Any) -> TrackResult:
 def parse_response(body: bytes) -> list[TrackResult]:
     """A tracking body -> one result per number. Raises only `BadResponse`."""
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
     if not isinstance(doc, dict):

@@ -24,22 +24,24 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from carriers.base import CarrierError, CarrierEvent, Location, RateLimited, TimeBasis, TrackResult
+from carriers.base import CarrierError, CarrierEvent, Location, RateLimited, TrackResult
 from carriers.status import CUSTOMS, Status, SubStatus
 from tracker import keys
 from tracker.carrier_registry import CarrierRuntime, build_carriers
 from tracker.clock import Clock
 from tracker.db import SessionMaker, write_transaction
 from tracker.eta import Eta, LaneEstimate, estimate, eta_moved, lane_estimate
-from tracker.models import Shipment, TrackingEvent, WebhookEndpoint
+from tracker.models import WebhookEndpoint, new_id
 from tracker.schedule import PollPolicy, backoff, next_poll
 from tracker.settings import PollingSettings
 from tracker.store import outbox
 from tracker.store import tracking as store
-from tracker.store.notifications import on_status_change
-from tracker.timeline import derive_status, fingerprint, merge
+from tracker.store.notifications import MILESTONES
+from tracker.store.tracking import Due, PollState
+from tracker.timeline import derive_status, merge_keyed
 
 log = logging.getLogger("tracker.polling")
 
@@ -67,6 +69,10 @@ class CycleReport:
     new_events: int = 0
 
 
+#: a shipment, the carrier's answer about it (None: nothing usable) and the carrier asked
+_Item = tuple[Due, TrackResult | None, str]
+
+
 @dataclass(slots=True)
 class _Cycle:
     now: datetime
@@ -74,6 +80,9 @@ class _Cycle:
     lanes: dict[tuple[str, str, str], LaneEstimate | None] = field(default_factory=dict)
     #: index into carrier_candidates tried so far, per shipment without a carrier
     attempt: dict[str, int] = field(default_factory=dict)
+    #: results waiting for the next write of this cycle, and the futures their batches await
+    pending: list[tuple[list[_Item], asyncio.Future[None]]] = field(default_factory=list)
+    write_gate: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(slots=True)
@@ -84,6 +93,8 @@ class _Writes:
     messages: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     endpoints: dict[str, list[WebhookEndpoint]] = field(default_factory=dict)
+    #: (shipment, customer milestone) reached in this batch
+    milestones: list[tuple[PollState, str]] = field(default_factory=list)
 
 
 def pick_result(results: Sequence[TrackResult], registered_at: datetime) -> TrackResult | None:
@@ -100,24 +111,6 @@ def pick_result(results: Sequence[TrackResult], registered_at: datetime) -> Trac
 
     after = [r for r in found if began(r) >= registered_at]
     return max(after or found, key=began)
-
-
-def stored_event(row: TrackingEvent) -> CarrierEvent:
-    location = None
-    if any((row.city, row.region, row.country, row.postcode)):
-        location = Location(city=row.city, region=row.region, country=row.country, postcode=row.postcode)
-    return CarrierEvent(
-        occurred_at=row.occurred_at,
-        time_basis=TimeBasis(row.time_basis),
-        local_time=row.local_time,
-        status=Status(row.status),
-        sub_status=SubStatus(row.sub_status),
-        raw_code=row.raw_code,
-        description=row.description,
-        location=location,
-        provider=row.provider,
-        utc_offset_minutes=row.utc_offset_minutes,
-    )
 
 
 def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> dict[str, Any]:
@@ -233,8 +226,8 @@ class Poller:
         cycle.report.claimed = len(claimed)
         work = claimed
         while work:
-            groups: dict[str, list[Shipment]] = {}
-            unroutable: list[Shipment] = []
+            groups: dict[str, list[Due]] = {}
+            unroutable: list[Due] = []
             for shipment in work:
                 code = self._route(shipment, cycle)
                 if code is None:
@@ -242,14 +235,14 @@ class Poller:
                 else:
                     groups.setdefault(code, []).append(shipment)
             if unroutable:
-                await self._apply([(s, None, s.carrier or "") for s in unroutable], cycle)
+                await self._apply_coalesced([(s, None, s.carrier or "") for s in unroutable], cycle)
             retry = await asyncio.gather(*(self._poll_carrier(code, ships, cycle) for code, ships in groups.items()))
             work = [s for group in retry for s in group]
         if claimed:
             log.info("poll cycle", extra={"action": "poll_cycle", **vars_of(cycle.report)})
         return cycle.report
 
-    def _route(self, shipment: Shipment, cycle: _Cycle) -> str | None:
+    def _route(self, shipment: Due, cycle: _Cycle) -> str | None:
         """The carrier to ask: the known carrier, else the next untried candidate we can reach."""
         if shipment.carrier:
             return shipment.carrier if shipment.carrier in self.carriers else None
@@ -260,12 +253,12 @@ class Poller:
         cycle.attempt[shipment.id] = i
         return candidates[i] if i < len(candidates) else None
 
-    async def _poll_carrier(self, code: str, shipments: list[Shipment], cycle: _Cycle) -> list[Shipment]:
+    async def _poll_carrier(self, code: str, shipments: list[Due], cycle: _Cycle) -> list[Due]:
         limit = max(1, self.carriers[code].adapter.batch_limit)
         batches = [shipments[i : i + limit] for i in range(0, len(shipments), limit)]
         gate = asyncio.Semaphore(self.settings.concurrency_per_carrier)
 
-        async def one(batch: list[Shipment]) -> list[Shipment]:
+        async def one(batch: list[Due]) -> list[Due]:
             async with gate:
                 return await self._poll_batch(code, batch, cycle)
 
@@ -282,7 +275,7 @@ class Poller:
             wait = runtime.bucket.try_acquire()
         return 0.0
 
-    async def _poll_batch(self, code: str, batch: list[Shipment], cycle: _Cycle) -> list[Shipment]:
+    async def _poll_batch(self, code: str, batch: list[Due], cycle: _Cycle) -> list[Due]:
         """Ask the carrier about one batch; returns shipments to try with their next candidate."""
         runtime = self.carriers[code]
         now = cycle.now
@@ -315,24 +308,22 @@ class Poller:
         by_number: dict[str, list[TrackResult]] = {}
         for answer in results:
             by_number.setdefault(answer.tracking_number, []).append(answer)
-        retry: list[Shipment] = []
-        items: list[tuple[Shipment, TrackResult | None, str]] = []
+        retry: list[Due] = []
+        items: list[_Item] = []
         for shipment in batch:
             result = pick_result(by_number.get(shipment.tracking_number, []), shipment.created_at)
             if result is None and not shipment.carrier and self._has_next(shipment, cycle):
                 retry.append(shipment)
             else:
                 items.append((shipment, result, code))
-        await self._apply(items, cycle)
+        await self._apply_coalesced(items, cycle)
         return retry
 
-    def _has_next(self, shipment: Shipment, cycle: _Cycle) -> bool:
+    def _has_next(self, shipment: Due, cycle: _Cycle) -> bool:
         candidates = shipment.carrier_candidates or []
         return any(c in self.carriers for c in candidates[cycle.attempt.get(shipment.id, -1) + 1 :])
 
-    async def _reschedule(
-        self, batch: list[Shipment], at: datetime | None, cycle: _Cycle, *, failed: bool = False
-    ) -> None:
+    async def _reschedule(self, batch: list[Due], at: datetime | None, cycle: _Cycle, *, failed: bool = False) -> None:
         plans = []
         for s in batch:
             when = at
@@ -346,42 +337,100 @@ class Poller:
 
     # --- persistence --------------------------------------------------------------------
 
-    async def _apply(
-        self, items: list[tuple[Shipment, TrackResult | None, str]], cycle: _Cycle, *, owner: str | None = ""
-    ) -> None:
-        """Write a batch's results in one transaction (only rows whose lease we still hold).
+    async def _apply_coalesced(self, items: list[_Item], cycle: _Cycle) -> None:
+        """`_apply`, sharing one transaction with the batches of this cycle that are waiting.
 
-        Few round trips: one read of the shipments, one of their events, one of each seller's
-        endpoints, then bulk inserts; nothing flushes before the commit.
+        Results queue while a write is in progress; the next batch to get the gate writes
+        everything queued, so a cycle commits a few large transactions instead of one per
+        carrier call. Each batch returns once its own results are committed (or raises
+        what that write raised).
+        """
+        if not items:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        cycle.pending.append((items, done))
+        async with cycle.write_gate:
+            if not done.done():
+                taken, cycle.pending = cycle.pending, []
+                try:
+                    await self._apply([item for batch, _ in taken for item in batch], cycle)
+                except BaseException as err:
+                    for _, other in taken:
+                        if other is not done and not other.done():
+                            if isinstance(err, Exception):
+                                other.set_exception(err)
+                            else:
+                                other.cancel()
+                    raise
+                for _, other in taken:
+                    if not other.done():
+                        other.set_result(None)
+        await done
+
+    async def _apply(self, items: list[_Item], cycle: _Cycle, *, owner: str | None = "") -> None:
+        """Write results in one transaction (only rows whose lease we still hold).
+
+        Few round trips whatever the number of shipments: one read of the shipments, one of
+        their events, one of each seller's endpoints (and of queued notifications), then one
+        executemany or multi-row INSERT per table.
         """
         if not items:
             return
         lease_owner = self.owner if owner == "" else owner
         async with self._writing() as session:
-            with session.no_autoflush:
-                fresh = {s.id: s for s in await store.lock_leased(session, [s.id for s, _, _ in items], lease_owner)}
-                stored = await store.events_by_shipment(session, list(fresh))
-                out = _Writes()
-                for old, result, code in items:
-                    shipment = fresh.get(old.id)
-                    if shipment is None:
-                        continue
-                    await self._apply_one(
-                        session,
-                        shipment,
-                        result,
-                        code,
-                        stored[shipment.id],
-                        cycle,
-                        out,
-                        release=lease_owner is not None,
-                    )
-                    cycle.report.applied += 1
-            await store.insert_events(session, out.events)
-            await store.insert_outbox(session, out.messages, out.deliveries)
+            conn = await session.connection()
+            states = {s.id: s for s in await store.lock_leased(conn, [d.id for d, _, _ in items], lease_owner)}
+            stored = await store.timelines(conn, list(states))
+            out = _Writes()
+            for seller_id in {s.seller_id for s in states.values()}:
+                out.endpoints[seller_id] = await outbox.enabled_endpoints(session, seller_id)
+            written: dict[str, PollState] = {}
+            for due, result, code in items:
+                state = states.get(due.id)
+                if state is None:
+                    continue
+                await self._apply_one(
+                    session, state, result, code, stored[state.id], cycle, out, release=lease_owner is not None
+                )
+                written[state.id] = state
+                cycle.report.applied += 1
+            await store.update_polled(conn, list(written.values()))
+            await store.insert_events(conn, out.events)
+            await self._queue_milestones(conn, out.milestones, cycle.now)
+            await store.insert_outbox(conn, out.messages, out.deliveries)
         cycle.report.new_events += len(out.events)
 
-    async def _lane(self, session: AsyncSession, shipment: Shipment, cycle: _Cycle) -> LaneEstimate | None:
+    async def _queue_milestones(
+        self, conn: AsyncConnection, reached: list[tuple[PollState, str]], now: datetime
+    ) -> None:
+        """Customer notifications, at most one per milestone per shipment (as
+        `notifications.queue_milestone`, for a whole batch at once)."""
+        wanted = [(s, m) for s, m in reached if s.customer_email and not s.notify_opt_out and s.pii_erased_at is None]
+        if not wanted:
+            return
+        queued = await store.queued_milestones(conn, list({s.id for s, _ in wanted}))
+        rows = []
+        for s, milestone in wanted:
+            if (s.id, milestone) in queued:
+                continue
+            queued.add((s.id, milestone))
+            rows.append(
+                {
+                    "id": new_id("ntf"),
+                    "seller_id": s.seller_id,
+                    "shipment_id": s.id,
+                    "milestone": milestone,
+                    "channel": "email",
+                    "locale": s.customer_locale,
+                    "state": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+        await store.insert_notifications(conn, rows)
+
+    async def _lane(self, session: AsyncSession, shipment: PollState, cycle: _Cycle) -> LaneEstimate | None:
         if not shipment.carrier or not shipment.origin_country:
             return None
         key = (shipment.carrier, shipment.origin_country, shipment.dest_country)
@@ -393,10 +442,10 @@ class Poller:
     async def _apply_one(
         self,
         session: AsyncSession,
-        s: Shipment,
+        s: PollState,
         result: TrackResult | None,
         code: str,
-        stored: list[TrackingEvent],
+        stored: dict[str, CarrierEvent],
         cycle: _Cycle,
         out: _Writes,
         *,
@@ -409,13 +458,10 @@ class Poller:
         if result is not None:
             if not s.carrier:
                 s.carrier = code
-            known = {row.fingerprint for row in stored}
-            merged = merge([stored_event(row) for row in stored], result.events)
-            for event in merged.new_events:
-                fp = fingerprint(event)
-                if fp not in known:
-                    new_events.append(event)
-                    out.events.append(_event_row(s.id, fp, event, now))
+            merged = merge_keyed(stored, result.events)
+            for fp, event in merged.new:
+                new_events.append(event)
+                out.events.append(_event_row(s.id, fp, event, now))
             status, sub = derive_status(
                 _deciding(merged.events, prev[0]),
                 prev,
@@ -465,11 +511,10 @@ class Poller:
             s.status_changed_at = now
         if changed or new_events or eta_change is not None:
             s.updated_at = now
-        session.add(s)
-        await self._outbox(session, s, prev, new_events, eta_change, now, out)
+        self._outbox(s, prev, new_events, eta_change, now, out)
 
     async def _update_eta(
-        self, session: AsyncSession, s: Shipment, result: TrackResult | None, status: Status, cycle: _Cycle
+        self, session: AsyncSession, s: PollState, result: TrackResult | None, status: Status, cycle: _Cycle
     ) -> tuple[Eta | None, Eta] | None:
         """Refresh eta_latest; returns (old, new) when the move is worth a message."""
         if status in (Status.DELIVERED, Status.RETURNED, Status.EXPIRED):
@@ -493,18 +538,15 @@ class Poller:
         s.eta_latest, s.eta_latest_end, s.eta_source = new.likely, new.latest, new.source
         return (old, new) if eta_moved(old, new) else None
 
-    async def _outbox(
+    def _outbox(
         self,
-        session: AsyncSession,
-        s: Shipment,
+        s: PollState,
         prev: tuple[Status, SubStatus],
         new_events: list[CarrierEvent],
         eta_change: tuple[Eta | None, Eta] | None,
         now: datetime,
         out: _Writes,
     ) -> None:
-        if s.seller_id not in out.endpoints:
-            out.endpoints[s.seller_id] = await outbox.enabled_endpoints(session, s.seller_id)
         endpoints = out.endpoints[s.seller_id]
 
         def message(event_type: str, data: dict[str, Any]) -> None:
@@ -532,7 +574,9 @@ class Poller:
         if new_events:
             message("shipment.updated", {**base, "new_events": [_event_view(e) for e in new_events]})
         if s.status != prev[0].value:
-            await on_status_change(session, s, s.status, now=now)
+            milestone = MILESTONES.get(s.status)
+            if milestone is not None:
+                out.milestones.append((s, milestone))
             message(
                 "shipment.status_changed",
                 {**base, "previous_status": prev[0].value, "previous_sub_status": prev[1].value},
@@ -564,7 +608,7 @@ class Poller:
         wanted = {r.tracking_number for r in results if r.tracking_number}
         async with self.sessionmaker() as session:
             candidates = await store.shipments_by_number(session, sorted(wanted))
-        items: list[tuple[Shipment, TrackResult | None, str]] = []
+        items: list[_Item] = []
         for shipment in candidates:
             if shipment.stopped_at is not None or shipment.carrier not in (None, code):
                 continue

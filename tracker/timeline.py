@@ -19,9 +19,10 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from carriers.base import CarrierEvent
 from carriers.status import TERMINAL, Status, SubStatus
@@ -42,8 +43,14 @@ JOURNEY_ORDER: dict[Status, int] = {
 }
 
 _WHITESPACE = re.compile(r"\s+")
+#: ASCII punctuation (Unicode category P*) -> space: most carrier text is ASCII, and
+#: `str.translate` folds it without a Python-level loop over every character
+_ASCII_PUNCTUATION = {i: " " for i in range(128) if unicodedata.category(chr(i)).startswith("P")}
+#: descriptions and place names repeat across scans, shipments and polls
+NORMALIZE_CACHE_SIZE = 65536
 
 
+@lru_cache(maxsize=NORMALIZE_CACHE_SIZE)
 def normalize_text(text: str) -> str:
     """Fold cosmetic differences away: width/compatibility forms, case, punctuation, spacing.
 
@@ -51,13 +58,24 @@ def normalize_text(text: str) -> str:
     agree; NFKC first so full-width forms from Chinese carriers match their ASCII twins.
     """
     folded = unicodedata.normalize("NFKC", text).casefold()
-    stripped = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in folded)
+    if folded.isascii():
+        stripped = folded.translate(_ASCII_PUNCTUATION)
+    else:
+        stripped = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in folded)
     return _WHITESPACE.sub(" ", stripped).strip()
+
+
+#: how `json.dumps(..., ensure_ascii=False)` writes one string; a list of strings with
+#: separators (",", ":") is these joined by "," inside brackets
+_json_string = json.encoder.encode_basestring
 
 
 def utc_instant(event: CarrierEvent) -> str:
     """The event's instant as an ISO 8601 UTC string with microseconds (fixed width)."""
-    return event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+    at = event.occurred_at
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    return at.isoformat(timespec="microseconds")
 
 
 def fingerprint(event: CarrierEvent) -> str:
@@ -68,17 +86,16 @@ def fingerprint(event: CarrierEvent) -> str:
     database, so the canonical form must never change.
     """
     location = event.location.label() if event.location is not None else ""
-    canonical = json.dumps(
-        [
-            event.provider,
-            event.raw_code,
-            utc_instant(event),
-            normalize_text(location),
-            normalize_text(event.description),
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+    # == json.dumps([...], ensure_ascii=False, separators=(",", ":")), without building
+    # an encoder per call
+    parts = (
+        _json_string(event.provider),
+        _json_string(event.raw_code),
+        _json_string(utc_instant(event)),
+        _json_string(normalize_text(location)),
+        _json_string(normalize_text(event.description)),
     )
+    canonical = "[" + ",".join(parts) + "]"
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -108,9 +125,15 @@ def _canonical(events: Iterable[CarrierEvent]) -> dict[str, CarrierEvent]:
     for event in events:
         fp = fingerprint(event)
         current = chosen.get(fp)
-        if current is None or _representative_key(event) < _representative_key(current):
+        if current is None or (current is not event and _representative_key(event) < _representative_key(current)):
             chosen[fp] = event
     return chosen
+
+
+def _timeline_key(item: tuple[str, CarrierEvent]) -> tuple[datetime, int, str]:
+    # `sort_key` with the fingerprint already at hand
+    fp, event = item
+    return (event.occurred_at, JOURNEY_ORDER[event.status], fp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +146,30 @@ class MergeResult:
     new_events: tuple[CarrierEvent, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedMerge:
+    """`MergeResult` with the fingerprint of each new event, for callers that store them."""
+
+    events: tuple[CarrierEvent, ...]
+    #: (fingerprint, event) of the events `known` lacked, in timeline order
+    new: tuple[tuple[str, CarrierEvent], ...]
+
+
+def merge_keyed(known: Mapping[str, CarrierEvent], incoming: Sequence[CarrierEvent]) -> KeyedMerge:
+    """`merge` for an existing timeline already keyed by fingerprint (one event each).
+
+    Each event is fingerprinted once; stored timelines carry their fingerprints, so they
+    are not hashed again at all.
+    """
+    fresh = {fp: ev for fp, ev in _canonical(incoming).items() if fp not in known}
+    ordered = sorted([*known.items(), *fresh.items()], key=_timeline_key)
+    # sort keys end with the fingerprint, so they are unique and filtering keeps the order
+    return KeyedMerge(
+        events=tuple(ev for _, ev in ordered),
+        new=tuple(item for item in ordered if item[0] in fresh),
+    )
+
+
 def merge(existing: Sequence[CarrierEvent], incoming: Sequence[CarrierEvent]) -> MergeResult:
     """Merge `incoming` scans into the `existing` timeline.
 
@@ -130,11 +177,8 @@ def merge(existing: Sequence[CarrierEvent], incoming: Sequence[CarrierEvent]) ->
     stored), so merging batch after batch is associative. Among copies within one side,
     a deterministic choice is made, so shuffles and repeats change nothing.
     """
-    known = _canonical(existing)
-    fresh = {fp: ev for fp, ev in _canonical(incoming).items() if fp not in known}
-    events = tuple(sorted([*known.values(), *fresh.values()], key=sort_key))
-    new_events = tuple(sorted(fresh.values(), key=sort_key))
-    return MergeResult(events=events, new_events=new_events)
+    keyed = merge_keyed(_canonical(existing), incoming)
+    return MergeResult(events=keyed.events, new_events=tuple(ev for _, ev in keyed.new))
 
 
 StatusPair = tuple[Status, SubStatus]

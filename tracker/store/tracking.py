@@ -3,104 +3,275 @@
 Claims are the coordination point between worker processes: on PostgreSQL rows are taken
 with `FOR UPDATE SKIP LOCKED`; on SQLite the caller holds the write lock from the start of
 the transaction (`tracker.db.write_transaction`), so two processes never claim one row.
+
+The poll path works on Core rows (`Due`, `PollState`), not ORM objects: a batch is read
+with one query per table and written back with one executemany per table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import Table, bindparam, insert, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tracker.models import Shipment, TrackingEvent, WebhookDelivery, WebhookMessage
+from carriers.base import CarrierEvent, Location, TimeBasis
+from carriers.status import Status, SubStatus
+from tracker.models import Notification, Shipment, TrackingEvent, WebhookDelivery, WebhookMessage
 
 #: most recent delivered shipments a lane's statistics are computed from
 LANE_SAMPLE_LIMIT = 500
+#: ids per IN (...) list; well under SQLite's and asyncpg's bound-parameter limits
+IN_CHUNK = 2000
+
+SHIPMENTS = cast(Table, Shipment.__table__)  # type: ignore[attr-defined]
+EVENTS = cast(Table, TrackingEvent.__table__)  # type: ignore[attr-defined]
+NOTIFICATIONS = cast(Table, Notification.__table__)  # type: ignore[attr-defined]
+MESSAGES = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
+DELIVERIES = cast(Table, WebhookDelivery.__table__)  # type: ignore[attr-defined]
 
 
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _is_postgres(session: AsyncSession | AsyncConnection) -> bool:
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    return bind.dialect.name == "postgresql"
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), IN_CHUNK):
+        yield list(ids[start : start + IN_CHUNK])
+
+
+@dataclass(slots=True)
+class Due:
+    """A shipment to poll: what routing a carrier call needs."""
+
+    id: str
+    seller_id: str
+    tracking_number: str
+    carrier: str | None
+    carrier_candidates: list[str]
+    created_at: datetime
+    poll_errors: int
+    stopped_at: datetime | None
+
+
+_DUE_COLUMNS = tuple(f.name for f in fields(Due))
+
+
+def _due(row: Any) -> Due:
+    due = Due(**row._mapping)
+    due.carrier_candidates = list(due.carrier_candidates or [])
+    return due
+
+
+@dataclass(slots=True)
+class PollState:
+    """The columns a poll reads and writes, changed in memory then written back in bulk."""
+
+    id: str
+    seller_id: str
+    tracking_number: str
+    order_number: str
+    carrier: str | None
+    status: str
+    sub_status: str
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime | None
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    customs_since: datetime | None
+    delivered_at: datetime | None
+    signed_by: str | None
+    origin_country: str | None
+    dest_country: str
+    eta_first: datetime | None
+    eta_latest: datetime | None
+    eta_latest_end: datetime | None
+    eta_source: str | None
+    stopped_at: datetime | None
+    stop_reason: str | None
+    confirmed_terminal: bool
+    active: bool
+    next_poll_at: datetime | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    poll_count: int
+    poll_errors: int
+    last_polled_at: datetime | None
+    sequence: int
+    customer_email: str | None
+    customer_locale: str
+    notify_opt_out: bool
+    pii_erased_at: datetime | None
+
+
+_STATE_COLUMNS = tuple(f.name for f in fields(PollState))
+#: what a poll may change; the rest of `PollState` is read-only context
+WRITTEN_COLUMNS: tuple[str, ...] = (
+    "carrier",
+    "status",
+    "sub_status",
+    "updated_at",
+    "status_changed_at",
+    "first_event_at",
+    "last_event_at",
+    "customs_since",
+    "delivered_at",
+    "signed_by",
+    "origin_country",
+    "eta_first",
+    "eta_latest",
+    "eta_latest_end",
+    "eta_source",
+    "stop_reason",
+    "confirmed_terminal",
+    "active",
+    "next_poll_at",
+    "lease_owner",
+    "lease_until",
+    "poll_count",
+    "poll_errors",
+    "last_polled_at",
+    "sequence",
+)
 
 
 async def claim_due(
     session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
-) -> list[Shipment]:
+) -> list[Due]:
     """Lease up to `limit` shipments due at `now` whose lease is free or expired."""
+    t = SHIPMENTS.c
     query = (
-        select(Shipment)
+        core_select(*(t[name] for name in _DUE_COLUMNS))
         .where(
-            col(Shipment.next_poll_at).is_not(None),
-            col(Shipment.next_poll_at) <= now,
-            or_(col(Shipment.lease_until).is_(None), col(Shipment.lease_until) < now),
+            t.next_poll_at.is_not(None),
+            t.next_poll_at <= now,
+            or_(t.lease_until.is_(None), t.lease_until < now),
         )
-        .order_by(col(Shipment.next_poll_at))
+        .order_by(t.next_poll_at)
         .limit(limit)
     )
-    if _is_postgres(session):
+    conn = await session.connection()
+    if _is_postgres(conn):
         query = query.with_for_update(skip_locked=True)
-    rows = list(await session.exec(query))
-    if not rows:
-        return rows
-    ids = [r.id for r in rows]
-    await session.exec(
-        update(Shipment)
-        .where(col(Shipment.id).in_(ids))
-        .values(lease_owner=owner, lease_until=lease_until)
-        .execution_options(synchronize_session=False)
-    )
-    for row in rows:
-        row.lease_owner = owner
-        row.lease_until = lease_until
+    rows = [_due(r) for r in await conn.execute(query)]
+    for chunk in _chunks([r.id for r in rows]):
+        await conn.execute(update(SHIPMENTS).where(t.id.in_(chunk)).values(lease_owner=owner, lease_until=lease_until))
     return rows
 
 
-async def lock_leased(session: AsyncSession, ids: Sequence[str], owner: str | None) -> list[Shipment]:
+async def lock_leased(conn: AsyncConnection, ids: Sequence[str], owner: str | None) -> list[PollState]:
     """Re-read shipments inside the writing transaction (row-locked on PostgreSQL).
 
     With `owner`, only rows whose lease this worker still holds: a worker that lost its
     lease (it stalled past expiry and another took over) must not write stale results.
     """
-    if not ids:
-        return []
-    query = select(Shipment).where(col(Shipment.id).in_(list(ids)))
-    if owner is not None:
-        query = query.where(Shipment.lease_owner == owner)
-    if _is_postgres(session):
-        query = query.with_for_update()
-    return list(await session.exec(query.execution_options(populate_existing=True)))
-
-
-async def events_by_shipment(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[TrackingEvent]]:
-    out: dict[str, list[TrackingEvent]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    rows = await session.exec(select(TrackingEvent).where(col(TrackingEvent.shipment_id).in_(list(ids))))
-    for row in rows:
-        out[row.shipment_id].append(row)
+    t = SHIPMENTS.c
+    out: list[PollState] = []
+    for chunk in _chunks(ids):
+        query = core_select(*(t[name] for name in _STATE_COLUMNS)).where(t.id.in_(chunk))
+        if owner is not None:
+            query = query.where(t.lease_owner == owner)
+        if _is_postgres(conn):
+            query = query.with_for_update()
+        out.extend(PollState(**r._mapping) for r in await conn.execute(query))
     return out
 
 
-async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> None:
+    """Write back what polls changed, one executemany for the whole batch."""
+    if not states:
+        return
+    stmt = update(SHIPMENTS).where(SHIPMENTS.c.id == bindparam("b_id"))
+    params = [{"b_id": s.id, **{name: getattr(s, name) for name in WRITTEN_COLUMNS}} for s in states]
+    await conn.execute(stmt, params)
+
+
+def _stored_event(row: Any) -> CarrierEvent:
+    location = None
+    if row.city or row.region or row.country or row.postcode:
+        location = Location(city=row.city, region=row.region, country=row.country, postcode=row.postcode)
+    return CarrierEvent(
+        occurred_at=row.occurred_at,
+        time_basis=TimeBasis(row.time_basis),
+        local_time=row.local_time,
+        status=Status(row.status),
+        sub_status=SubStatus(row.sub_status),
+        raw_code=row.raw_code,
+        description=row.description,
+        location=location,
+        provider=row.provider,
+        utc_offset_minutes=row.utc_offset_minutes,
+    )
+
+
+async def timelines(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict[str, CarrierEvent]]:
+    """Each shipment's stored events keyed by their stored fingerprint (one query per chunk)."""
+    out: dict[str, dict[str, CarrierEvent]] = {i: {} for i in ids}
+    e = EVENTS.c
+    columns = (
+        e.shipment_id,
+        e.fingerprint,
+        e.occurred_at,
+        e.time_basis,
+        e.local_time,
+        e.utc_offset_minutes,
+        e.status,
+        e.sub_status,
+        e.raw_code,
+        e.description,
+        e.city,
+        e.region,
+        e.country,
+        e.postcode,
+        e.provider,
+    )
+    for chunk in _chunks(ids):
+        for row in await conn.execute(core_select(*columns).where(e.shipment_id.in_(chunk))):
+            out[row.shipment_id][row.fingerprint] = _stored_event(row)
+    return out
+
+
+async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Insert event rows in one statement; a fingerprint already stored is skipped."""
     if not rows:
         return
-    dialect = postgresql if _is_postgres(session) else sqlite
-    stmt = dialect.insert(TrackingEvent).on_conflict_do_nothing(index_elements=["shipment_id", "fingerprint"])
-    await session.exec(stmt, params=rows)  # type: ignore[call-overload]
+    dialect = postgresql if _is_postgres(conn) else sqlite
+    stmt = dialect.insert(EVENTS).on_conflict_do_nothing(index_elements=["shipment_id", "fingerprint"])
+    await conn.execute(stmt, rows)
 
 
 async def insert_outbox(
-    session: AsyncSession, messages: list[dict[str, Any]], deliveries: list[dict[str, Any]]
+    conn: AsyncConnection, messages: list[dict[str, Any]], deliveries: list[dict[str, Any]]
 ) -> None:
     """Bulk-insert outbox messages and their deliveries (rows from `outbox.message_rows`)."""
     if messages:
-        await session.exec(insert(WebhookMessage), params=messages)  # type: ignore[call-overload]
+        await conn.execute(insert(MESSAGES), messages)
     if deliveries:
-        await session.exec(insert(WebhookDelivery), params=deliveries)  # type: ignore[call-overload]
+        await conn.execute(insert(DELIVERIES), deliveries)
+
+
+async def queued_milestones(conn: AsyncConnection, shipment_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(shipment id, milestone) of the notifications already queued for these shipments."""
+    n = NOTIFICATIONS.c
+    out: set[tuple[str, str]] = set()
+    for chunk in _chunks(shipment_ids):
+        rows = await conn.execute(core_select(n.shipment_id, n.milestone).where(n.shipment_id.in_(chunk)))
+        out.update((r.shipment_id, r.milestone) for r in rows)
+    return out
+
+
+async def insert_notifications(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(NOTIFICATIONS), rows)
 
 
 async def reschedule(
@@ -110,16 +281,19 @@ async def reschedule(
 
     `plans` holds (shipment id, next poll, whether the attempt failed).
     """
+    t = SHIPMENTS.c
+    params: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for shipment_id, at, failed in plans:
-        values: dict[str, Any] = {"next_poll_at": at, "lease_owner": None, "lease_until": None}
+        params[failed].append({"b_id": shipment_id, "b_owner": owner, "next_poll_at": at})
+    conn = await session.connection()
+    for failed, rows in params.items():
+        if not rows:
+            continue
+        values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
         if failed:
-            values["poll_errors"] = Shipment.poll_errors + 1
-        await session.exec(
-            update(Shipment)
-            .where(col(Shipment.id) == shipment_id, col(Shipment.lease_owner) == owner)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+            values["poll_errors"] = t.poll_errors + 1
+        stmt = update(SHIPMENTS).where(t.id == bindparam("b_id"), t.lease_owner == bindparam("b_owner")).values(values)
+        await conn.execute(stmt, rows)
 
 
 async def release_leases(session: AsyncSession, owner: str) -> int:
@@ -152,11 +326,15 @@ async def lane_transit_days(
     return [(d - f).total_seconds() / 86400 for f, d in rows if f is not None and d is not None]
 
 
-async def shipments_by_number(session: AsyncSession, numbers: Sequence[str]) -> list[Shipment]:
+async def shipments_by_number(session: AsyncSession, numbers: Sequence[str]) -> list[Due]:
     """Every seller's shipments with one of `numbers` (pushes name a number, not a seller)."""
-    if not numbers:
-        return []
-    return list(await session.exec(select(Shipment).where(col(Shipment.tracking_number).in_(list(numbers)))))
+    t = SHIPMENTS.c
+    conn = await session.connection()
+    out: list[Due] = []
+    for chunk in _chunks(numbers):
+        query = core_select(*(t[name] for name in _DUE_COLUMNS)).where(t.tracking_number.in_(chunk))
+        out.extend(_due(r) for r in await conn.execute(query))
+    return out
 
 
 async def insert_bulk_shipments(
