@@ -153,17 +153,26 @@ class CarrierSettings:
 # --- bodies ---------------------------------------------------------------------------
 
 
-def load_json(body: bytes | bytearray | str) -> Any:
-    """A JSON body -> Python values, raising what `json.loads` raises on a bad body.
+#: every ASCII digit -> "0", every other byte -> " ": a run of 19 digits becomes _LONG_RUN
+_DIGIT_MASK = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
 
-    orjson reads the common body several times faster. It refuses a few documents the
-    standard parser accepts (integers beyond 64 bits, NaN, nesting deeper than 1024, UTF-16
-    bodies), so those are handed to `json.loads` and read exactly as they always were.
+
+def load_json(body: bytes | bytearray | str) -> Any:
+    """A JSON body -> Python values, exactly as `json.loads` reads it, raising what it raises.
+
+    orjson reads the common body several times faster, but it refuses a few documents the
+    standard parser accepts (NaN, nesting deeper than 1024, UTF-16 bodies) and silently
+    turns integers beyond 64 bits into floats, which would mangle a long numeric id. So a
+    body holding a run of 19 digits anywhere, or one orjson refuses, is read by `json.loads`.
     """
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
+    raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
+    if _LONG_RUN not in raw.translate(_DIGIT_MASK):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
 
 
 # --- HTTP helpers -----------------------------------------------------------------------

@@ -50,6 +50,7 @@ _CONFIRMABLE = frozenset({Status.DELIVERED, Status.RETURNED})
 #: a failed call is retried after full-jitter backoff between these bounds (seconds)
 ERROR_BACKOFF_BASE = 60.0
 ERROR_BACKOFF_CAP = 4 * 3600.0
+_NOWHERE = Location()
 
 
 def owner_id() -> str:
@@ -114,7 +115,7 @@ def pick_result(results: Sequence[TrackResult], registered_at: datetime) -> Trac
 
 
 def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> dict[str, Any]:
-    loc = e.location or Location()
+    loc = e.location or _NOWHERE
     return {
         "shipment_id": shipment_id,
         "fingerprint": fp,
@@ -136,7 +137,7 @@ def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> dic
 
 
 def _event_view(e: CarrierEvent) -> dict[str, Any]:
-    loc = e.location or Location()
+    loc = e.location or _NOWHERE
     return {
         "occurred_at": e.occurred_at.isoformat(),
         "local_time": e.local_time,

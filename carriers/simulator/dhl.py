@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from carriers.simulator.journey import Journey, Step
+from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
@@ -47,14 +46,12 @@ _RETURN_SUBS = frozenset({SubStatus.RETURNING, SubStatus.RETURNED_TO_SENDER})
 
 
 def problem(status: int, title: str, detail: str) -> web.Response:
-    return web.json_response(
-        {"title": title, "status": status, "detail": detail}, status=status, content_type=PROBLEM
-    )
+    return web.json_response({"title": title, "status": status, "detail": detail}, status=status, content_type=PROBLEM)
 
 
 def _event(step: Step) -> dict[str, Any]:
     code = _CODES[step.status]
-    local = step.at.astimezone(ZoneInfo(step.tz)).replace(tzinfo=None)
+    local = step.at.astimezone(zone(step.tz)).replace(tzinfo=None)
     address = {"addressLocality": step.city, "countryCode": step.country}
     if step.postcode:
         address["postalCode"] = step.postcode
@@ -89,9 +86,7 @@ def render_shipment(journey: Journey, steps: list[Step]) -> dict[str, Any]:
     return shipment
 
 
-def add_routes(
-    app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None
-) -> None:
+def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
     """Mount GET {prefix}/track/shipments."""
     lookup: JourneyLookup = journeys or journey_for
 

@@ -13,11 +13,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from carriers.simulator.journey import Journey, Step
+from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
@@ -65,10 +64,10 @@ def event_type(step: Step) -> str:
 
 
 def render_date(step: Step, code: str) -> str:
-    local = step.at.astimezone(ZoneInfo(step.tz))
+    local = step.at.astimezone(zone(step.tz))
     if code == "PU":
         guess = zone_for(step.country, step.city, step.region)
-        if guess is not None and step.at.astimezone(ZoneInfo(guess)).utcoffset() == local.utcoffset():
+        if guess is not None and step.at.astimezone(zone(guess)).utcoffset() == local.utcoffset():
             return local.replace(tzinfo=None).isoformat()
     return local.isoformat()
 
@@ -144,9 +143,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def add_routes(
-    app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None
-) -> None:
+def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
     """Mount POST {prefix}/oauth/token and POST {prefix}/track/v1/trackingnumbers."""
     lookup: JourneyLookup = journeys or journey_for
 

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from carriers.status import Status, SubStatus
+
+
+@lru_cache(maxsize=512)
+def zone(key: str) -> ZoneInfo:
+    """`ZoneInfo(key)`, kept alive: ZoneInfo only caches a few zones strongly, and the
+    simulator renders scans in dozens, so it would otherwise re-read tz files per scan."""
+    return ZoneInfo(key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from carriers.detect import normalize
-from carriers.simulator.journey import Journey, Step
+from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 
@@ -320,8 +319,7 @@ class _Builder:
 
     def local_morning(self, place: Place, lo_hour: int = 7, hi_hour: int = 10) -> None:
         """Move to a delivery-round hour at `place`, on the same local day or the next one."""
-        zone = ZoneInfo(place.tz)
-        local = self.t.astimezone(zone)
+        local = self.t.astimezone(zone(place.tz))
         minute = self.rng.randrange(lo_hour * 60, hi_hour * 60)
         target = local.replace(hour=minute // 60, minute=minute % 60, second=self.rng.randrange(60))
         if target <= local:

@@ -57,9 +57,7 @@ def expected_digest(msg_data: str, timestamp: str, check_word: str) -> str:
 
 
 def route(step: Step) -> dict[str, Any]:
-    op_code, secondary = _BY_PAIR.get((step.status, step.sub_status)) or _BY_STATUS.get(
-        step.status, ("33", "")
-    )
+    op_code, secondary = _BY_PAIR.get((step.status, step.sub_status)) or _BY_STATUS.get(step.status, ("33", ""))
     out: dict[str, Any] = {
         "acceptTime": step.at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
         "acceptAddress": step.city,
@@ -91,9 +89,7 @@ def envelope(code: str, message: str = "", data: dict[str, Any] | None = None) -
     )
 
 
-def add_routes(
-    app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None
-) -> None:
+def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
     """Mount POST {prefix}/std/service."""
     lookup: JourneyLookup = journeys or journey_for
 

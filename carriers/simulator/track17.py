@@ -12,11 +12,10 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from carriers.simulator.journey import Journey, Step
+from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
@@ -83,7 +82,7 @@ def _utc(at: datetime) -> str:
 
 def _event(step: Step) -> dict[str, Any]:
     return {
-        "time_iso": step.at.astimezone(ZoneInfo(step.tz)).isoformat(timespec="seconds"),
+        "time_iso": step.at.astimezone(zone(step.tz)).isoformat(timespec="seconds"),
         "time_utc": _utc(step.at),
         "description": step.description,
         "location": ", ".join(p for p in (step.city, step.country) if p),
@@ -174,9 +173,7 @@ def _rejected(number: str, code: int, message: str) -> dict[str, Any]:
     return {"number": number, "error": {"code": code, "message": message}}
 
 
-def add_routes(
-    app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None
-) -> None:
+def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
     """Mount POST {prefix}/track/v2.2/register and POST {prefix}/track/v2.2/gettrackinfo."""
     lookup: JourneyLookup = journeys or journey_for
 
@@ -201,9 +198,7 @@ def add_routes(
         accepted, rejected = [], []
         for number in numbers:
             if number in state.registered_17track:
-                rejected.append(
-                    _rejected(number, ALREADY_REGISTERED, "The tracking number is already registered.")
-                )
+                rejected.append(_rejected(number, ALREADY_REGISTERED, "The tracking number is already registered."))
             else:
                 state.registered_17track.add(number)
                 accepted.append({"number": number, "carrier": provider_key(CODE)})

@@ -14,11 +14,10 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from carriers.simulator.journey import Journey, Step
+from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
@@ -71,7 +70,7 @@ def _offset_text(minutes: int, unpadded: bool) -> str:
 
 
 def _activity(step: Step, index: int) -> dict[str, Any]:
-    local = step.at.astimezone(ZoneInfo(step.tz))
+    local = step.at.astimezone(zone(step.tz))
     offset = local.utcoffset() or timedelta(0)
     odd = index % 2 == 1
     gmt_time = str(int(step.at.strftime("%H%M%S"))) if odd else step.at.strftime("%H:%M:%S")
@@ -119,13 +118,13 @@ def render_package(journey: Journey, steps: list[Step]) -> dict[str, Any]:
         "packageCount": 1,
     }
     if last.status == Status.DELIVERED:
-        day = last.at.astimezone(ZoneInfo(last.tz))
+        day = last.at.astimezone(zone(last.tz))
         package["deliveryDate"] = [{"type": "DEL", "date": day.strftime("%Y%m%d")}]
         if journey.signed_by:
             package["deliveryInformation"] = {"receivedBy": journey.signed_by}
     elif journey.eta is not None:
-        zone = ZoneInfo(dest_zone) if dest_zone else None
-        start: datetime = journey.eta.astimezone(zone) if zone else journey.eta
+        dest = zone(dest_zone) if dest_zone else None
+        start: datetime = journey.eta.astimezone(dest) if dest else journey.eta
         end = start + timedelta(hours=2)
         package["deliveryDate"] = [{"type": "SDD", "date": start.strftime("%Y%m%d")}]
         if end.date() == start.date():
@@ -153,9 +152,7 @@ def _basic(header: str) -> tuple[str, str] | None:
     return user, password
 
 
-def add_routes(
-    app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None
-) -> None:
+def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
     """Mount POST {prefix}/security/v1/oauth/token and GET {prefix}/api/track/v1/details/{n}."""
     lookup: JourneyLookup = journeys or journey_for
     seen_trans_ids: set[str] = set()

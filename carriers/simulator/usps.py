@@ -13,11 +13,10 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from carriers.simulator.journey import Journey, Step
+from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
@@ -74,7 +73,7 @@ def _offset_text(local: datetime) -> str:
 
 def render_event(step: Step, signed_by: str | None) -> dict[str, Any]:
     code, text = _BY_PAIR.get((step.status, step.sub_status)) or (_BY_STATUS[step.status], "")
-    local = step.at.astimezone(ZoneInfo(step.tz))
+    local = step.at.astimezone(zone(step.tz))
     stamp = local.replace(tzinfo=None).isoformat()
     domestic = step.country == "US"
     event: dict[str, Any] = {
@@ -140,9 +139,7 @@ NOT_YET = (
 )
 
 
-def add_routes(
-    app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None
-) -> None:
+def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
     """Mount POST {prefix}/oauth2/v3/token and GET {prefix}/tracking/v3/tracking/{number}."""
     lookup: JourneyLookup = journeys or journey_for
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from carriers.simulator.journey import Journey, Step
+from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
@@ -46,13 +45,12 @@ def zone_text(minutes: int) -> str:
 
 
 def checkpoint(step: Step) -> dict[str, Any]:
-    local = step.at.astimezone(ZoneInfo(step.tz))
+    local = step.at.astimezone(zone(step.tz))
     offset = int((local.utcoffset() or timedelta(0)).total_seconds() // 60)
     return {
         "time_stamp": local.replace(tzinfo=None).isoformat(),
         "time_zone": zone_text(offset),
-        "tracking_status": _BY_PAIR.get((step.status, step.sub_status))
-        or _BY_STATUS.get(step.status, "EX90"),
+        "tracking_status": _BY_PAIR.get((step.status, step.sub_status)) or _BY_STATUS.get(step.status, "EX90"),
         "message": step.description,
         "location": f"{step.city}, {step.country}",
     }
@@ -73,9 +71,7 @@ def result(number: str, journey: Journey | None, state: SimState) -> dict[str, A
     }
 
 
-def add_routes(
-    app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None
-) -> None:
+def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
     """Mount GET {prefix}/api/tracking."""
     lookup: JourneyLookup = journeys or journey_for
 

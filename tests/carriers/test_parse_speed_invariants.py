@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,9 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carriers.base import load_json
-from carriers.dhl import _location
+from carriers.dhl import _location, parse_body
 from carriers.timezones import localize, shown_time, wall_clock
+from tests.carriers.sim_helpers import samples_dir
 
+SAMPLES = samples_dir()
 PROPS = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
 JSON_VALUES = st.recursive(
@@ -49,16 +52,30 @@ def test_load_json_accepts_what_only_the_standard_parser_accepts() -> None:
     assert load_json(json.dumps({"a": 1}).encode("utf-16")) == {"a": 1}
 
 
-@pytest.mark.parametrize("body", [b"", b"<html>", b"\x00\x01", b'{"a": ', b"\xff\xfe\xfd", "[1,"])
+def _failure(read: Callable[[Any], Any], body: bytes | str) -> type[BaseException] | None:
+    try:
+        read(body)
+    except ValueError as err:
+        return type(err)
+    return None
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>", b"\x00\x01", b'{"a": ', b"\xff\xfe\xfd", "[1,", b"[NaN"])
 def test_load_json_fails_like_json_loads(body: bytes | str) -> None:
-    with pytest.raises(ValueError) as expected:
-        json.loads(body)
-    with pytest.raises(ValueError) as got:
-        load_json(body)
-    assert type(got.value) is type(expected.value)
+    expected = _failure(json.loads, body)
+    assert expected is not None
+    assert _failure(load_json, body) is expected
 
 
-NAIVE = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 12, 31))  # noqa: DTZ001
+def test_a_long_numeric_id_keeps_every_digit() -> None:
+    doc = json.loads((SAMPLES / "dhl" / "shipments_openapi_example_express.json").read_bytes())
+    doc["shipments"][0]["id"] = 12345678901234567890123
+    [result] = parse_body(json.dumps(doc).encode())
+    assert result.shipment_ref == "12345678901234567890123"
+    assert load_json(b"[-9223372036854775809]") == [-9223372036854775809]
+
+
+NAIVE = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 12, 31))
 OFFSETS = st.integers(min_value=-14 * 60, max_value=14 * 60)
 
 

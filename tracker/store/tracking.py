@@ -182,7 +182,8 @@ async def lock_leased(conn: AsyncConnection, ids: Sequence[str], owner: str | No
             query = query.where(t.lease_owner == owner)
         if _is_postgres(conn):
             query = query.with_for_update()
-        out.extend(PollState(**r._mapping) for r in await conn.execute(query))
+        # columns are selected in field order
+        out.extend(PollState(*cast(tuple[Any, ...], r)) for r in await conn.execute(query))
     return out
 
 
