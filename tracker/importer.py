@@ -309,26 +309,8 @@ def validate_rows(
             for e in err.errors():
                 report.errors.append(RowError(line, _column_of(tuple(e["loc"]), columns), str(e["msg"])))
             continue
-        parsed.append(ParsedRow(line, _new_shipment(body)))
+        parsed.append(ParsedRow(line, body.to_new_shipment()))
     return parsed
-
-
-def _new_shipment(body: ShipmentCreate) -> shipment_store.NewShipment:
-    return shipment_store.NewShipment(
-        tracking_number=body.tracking_number,
-        order_number=body.order_number,
-        dest_country=body.destination.country,
-        carrier=body.carrier,
-        customer_name=body.customer.name,
-        customer_email=body.customer.email,
-        customer_phone=body.customer.phone,
-        customer_locale=body.customer.locale,
-        dest_postcode=body.destination.postcode,
-        dest_city=body.destination.city,
-        dest_address=body.destination.address,
-        origin_country=body.origin_country,
-        promised_delivery=body.promised_delivery,
-    )
 
 
 def _customer(n: shipment_store.NewShipment) -> str:

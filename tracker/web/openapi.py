@@ -160,9 +160,7 @@ _EXTRA: list[tuple[str, str, dict[str, Any]]] = []
 _EXTRA_SCHEMAS: dict[str, Any] = {}
 
 
-def document(
-    method: str, path: str, operation: dict[str, Any], schemas: dict[str, Any] | None = None
-) -> None:
+def document(method: str, path: str, operation: dict[str, Any], schemas: dict[str, Any] | None = None) -> None:
     """Register an operation (used by route modules that live outside this file)."""
     _EXTRA.append((method.lower(), path, operation))
     if schemas:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from tracker.web.problems import Problem
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P")
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -35,9 +37,7 @@ def validation_problem(err: ValidationError, *, prefix: str = "") -> Problem:
             message = "unknown field"
         errors.append({"path": path, "message": message, "type": e["type"]})
     first = errors[0]["path"] if errors else "$"
-    return Problem(
-        422, "validation-error", f"The request body is not valid (first problem at {first}).", errors=errors
-    )
+    return Problem(422, "validation-error", f"The request body is not valid (first problem at {first}).", errors=errors)
 
 
 async def read_json(request: web.Request) -> Any:
@@ -77,3 +77,39 @@ def validate(model: type[M], data: Any, *, prefix: str = "") -> M:
         return model.model_validate(data)
     except ValidationError as err:
         raise validation_problem(err, prefix=prefix) from err
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """Query parameters -> a validated model, or a 400 naming each bad parameter."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as err:
+        problem = validation_problem(err)
+        problem.status, problem.slug = 400, "bad-query"
+        raise problem from err
+
+
+class PageQuery(Protocol):
+    limit: int
+    cursor: str | None
+
+    def model_dump(self, *, exclude: set[str]) -> dict[str, Any]: ...
+
+
+async def fetch_page(fetch: Callable[..., Awaitable[P]], session: Any, seller_id: str, filters: PageQuery) -> P:
+    """Call a store's cursor-paginated list function with the filters of a query model."""
+    try:
+        return await fetch(
+            session,
+            seller_id,
+            **filters.model_dump(exclude={"limit", "cursor"}),
+            limit=filters.limit,
+            cursor=filters.cursor,
+        )
+    except ValueError as err:
+        raise Problem(
+            400,
+            "bad-query",
+            "The cursor is not valid.",
+            errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}],
+        ) from err

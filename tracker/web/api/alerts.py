@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,7 +23,7 @@ from tracker.web import openapi
 from tracker.web.api.schemas import CarrierCode, TrackingNumber
 from tracker.web.auth import require
 from tracker.web.problems import Problem
-from tracker.web.validation import read_json, validate, validation_problem
+from tracker.web.validation import fetch_page, parse_query, read_json, validate
 
 ACTIONS = ("reshipped", "refunded", "compensated", "found", "other")
 STATES = ("open", "acknowledged", "resolved", "unresolved")
@@ -91,28 +91,9 @@ async def _detail(session: AsyncSession, principal: Principal, alert: Alert) -> 
 
 async def list_all(request: web.Request) -> web.Response:
     principal = require(request, "shipments:read")
-    try:
-        filters = AlertFilters.model_validate(dict(request.query))
-    except ValidationError as err:
-        problem = validation_problem(err)
-        problem.status, problem.slug = 400, "bad-query"
-        raise problem from err
+    filters = parse_query(request, AlertFilters)
     async with request.app[keys.SESSIONMAKER]() as session:
-        try:
-            page = await store.list_alerts(
-                session,
-                principal.seller_id,
-                **filters.model_dump(exclude={"limit", "cursor"}),
-                limit=filters.limit,
-                cursor=filters.cursor,
-            )
-        except ValueError as err:
-            raise Problem(
-                400,
-                "bad-query",
-                "The cursor is not valid.",
-                errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}],
-            ) from err
+        page = await fetch_page(store.list_alerts, session, principal.seller_id, filters)
     return web.json_response({"data": [_view(a) for a in page.items], "next_cursor": page.next_cursor})
 
 

@@ -10,6 +10,7 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from carriers import ADAPTERS
+from tracker.store.shipments import NewShipment
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
@@ -95,6 +96,25 @@ class ShipmentCreate(_Strict):
     items: list[Item] = Field(default_factory=list, max_length=200)
     #: the id of the parcel this one replaces (re-shipment)
     replaces: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+    def to_new_shipment(self) -> NewShipment:
+        return NewShipment(
+            tracking_number=self.tracking_number,
+            order_number=self.order_number,
+            dest_country=self.destination.country,
+            carrier=self.carrier,
+            customer_name=self.customer.name,
+            customer_email=self.customer.email,
+            customer_phone=self.customer.phone,
+            customer_locale=self.customer.locale,
+            dest_postcode=self.destination.postcode,
+            dest_city=self.destination.city,
+            dest_address=self.destination.address,
+            origin_country=self.origin_country,
+            promised_delivery=self.promised_delivery,
+            items=[i.model_dump(exclude_none=True) for i in self.items],
+            replaces=self.replaces,
+        )
 
 
 class ShipmentBatch(_Strict):

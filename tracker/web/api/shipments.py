@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,29 +21,9 @@ from tracker.store.sellers import Principal
 from tracker.web.api.schemas import ListFilters, ShipmentBatch, ShipmentCreate, ShipmentUpdate
 from tracker.web.auth import require
 from tracker.web.problems import Problem
-from tracker.web.validation import read_json, validate, validation_problem
+from tracker.web.validation import fetch_page, parse_query, read_json, validate
 
 MAX_IDEMPOTENCY_KEY = 255
-
-
-def _new_from(body: ShipmentCreate) -> store.NewShipment:
-    return store.NewShipment(
-        tracking_number=body.tracking_number,
-        order_number=body.order_number,
-        dest_country=body.destination.country,
-        carrier=body.carrier,
-        customer_name=body.customer.name,
-        customer_email=body.customer.email,
-        customer_phone=body.customer.phone,
-        customer_locale=body.customer.locale,
-        dest_postcode=body.destination.postcode,
-        dest_city=body.destination.city,
-        dest_address=body.destination.address,
-        origin_country=body.origin_country,
-        promised_delivery=body.promised_delivery,
-        items=[i.model_dump(exclude_none=True) for i in body.items],
-        replaces=body.replaces,
-    )
 
 
 def _public_url(request: web.Request) -> str:
@@ -115,7 +94,7 @@ async def create(request: web.Request) -> web.Response:
 
     async def produce(session: AsyncSession) -> tuple[int, Any]:
         shipment = await store.create_shipment(
-            session, principal.seller_id, _new_from(body), now=now, public_url=_public_url(request)
+            session, principal.seller_id, body.to_new_shipment(), now=now, public_url=_public_url(request)
         )
         await seller_store.audit(
             session,
@@ -152,7 +131,11 @@ async def create_batch(request: web.Request) -> web.Response:
 
     async def produce(session: AsyncSession) -> tuple[int, Any]:
         shipments = await store.create_shipments(
-            session, principal.seller_id, [_new_from(item) for item in items], now=now, public_url=_public_url(request)
+            session,
+            principal.seller_id,
+            [item.to_new_shipment() for item in items],
+            now=now,
+            public_url=_public_url(request),
         )
         created = [store.shipment_view(s, [], public_url=_public_url(request)) for s in shipments]
         await seller_store.audit(
@@ -185,28 +168,9 @@ async def get_one(request: web.Request) -> web.Response:
 
 async def list_all(request: web.Request) -> web.Response:
     principal = require(request, "shipments:read")
-    try:
-        filters = ListFilters.model_validate(dict(request.query))
-    except ValidationError as err:
-        problem = validation_problem(err)
-        problem.status, problem.slug = 400, "bad-query"
-        raise problem from err
+    filters = parse_query(request, ListFilters)
     async with request.app[keys.SESSIONMAKER]() as session:
-        try:
-            page = await store.list_shipments(
-                session,
-                principal.seller_id,
-                **filters.model_dump(exclude={"limit", "cursor"}),
-                limit=filters.limit,
-                cursor=filters.cursor,
-            )
-        except ValueError as err:
-            raise Problem(
-                400,
-                "bad-query",
-                "The cursor is not valid.",
-                errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}],
-            ) from err
+        page = await fetch_page(store.list_shipments, session, principal.seller_id, filters)
         alerts = await store.open_alert_kinds(session, [s.id for s in page.items])
     return web.json_response(
         {

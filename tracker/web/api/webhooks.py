@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     WithJsonSchema,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,7 +28,7 @@ from tracker.store.sellers import Principal
 from tracker.web.auth import require
 from tracker.web.openapi import document, json_body, ok, operation, path_param, problems, query_param
 from tracker.web.problems import Problem
-from tracker.web.validation import read_json, validate, validation_problem
+from tracker.web.validation import fetch_page, parse_query, read_json, validate
 from tracker.webhooks.ssrf import Lookup, ResolutionFailed, UnsafeUrl, resolve_and_check
 
 SCOPE = "webhooks:manage"
@@ -76,15 +75,6 @@ class MessageFilters(_Strict):
 
 class RedeliverQuery(_Strict):
     endpoint_id: str | None = None
-
-
-def _query(request: web.Request, model: type[MessageFilters] | type[RedeliverQuery]) -> Any:
-    try:
-        return model.model_validate(dict(request.query))
-    except ValidationError as err:
-        problem = validation_problem(err)
-        problem.status, problem.slug = 400, "bad-query"
-        raise problem from err
 
 
 async def _check_url(request: web.Request, url: str) -> str:
@@ -269,23 +259,9 @@ async def replay(request: web.Request) -> web.Response:
 
 async def list_messages(request: web.Request) -> web.Response:
     principal = require(request, SCOPE)
-    filters: MessageFilters = _query(request, MessageFilters)
+    filters: MessageFilters = parse_query(request, MessageFilters)
     async with request.app[keys.SESSIONMAKER]() as session:
-        try:
-            page = await store.list_messages(
-                session,
-                principal.seller_id,
-                **filters.model_dump(exclude={"limit", "cursor"}),
-                limit=filters.limit,
-                cursor=filters.cursor,
-            )
-        except ValueError as err:
-            raise Problem(
-                400,
-                "bad-query",
-                "The cursor is not valid.",
-                errors=[{"path": "cursor", "message": "invalid cursor", "type": "cursor"}],
-            ) from err
+        page = await fetch_page(store.list_messages, session, principal.seller_id, filters)
     return web.json_response({"data": [store.message_view(m) for m in page.items], "next_cursor": page.next_cursor})
 
 
@@ -302,7 +278,7 @@ async def get_message(request: web.Request) -> web.Response:
 
 async def redeliver(request: web.Request) -> web.Response:
     principal = require(request, SCOPE)
-    query: RedeliverQuery = _query(request, RedeliverQuery)
+    query: RedeliverQuery = parse_query(request, RedeliverQuery)
     now = request.app[keys.CLOCK]()
     async with request.app[keys.SESSIONMAKER]() as session:
         try:
