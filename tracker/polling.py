@@ -81,9 +81,9 @@ class _Cycle:
     lanes: dict[tuple[str, str, str], LaneEstimate | None] = field(default_factory=dict)
     #: index into carrier_candidates tried so far, per shipment without a carrier
     attempt: dict[str, int] = field(default_factory=dict)
-    #: results waiting for the next write of this cycle, and the futures their batches await
-    pending: list[tuple[list[_Item], asyncio.Future[None]]] = field(default_factory=list)
-    write_gate: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: results waiting to be written, and the tasks writing them (`Poller._enqueue`)
+    pending: list[_Item] = field(default_factory=list)
+    writers: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -199,6 +199,9 @@ class Poller:
         # in SQLite's busy handler, which polls with sleeps of up to 100 ms
         self._serial = sessionmaker.kw["bind"].dialect.name == "sqlite"
         self._write_lock = asyncio.Lock()
+        #: transactions one cycle writes results in at the same time; PostgreSQL overlaps
+        #: one transaction's round trips with another's work
+        self._max_writers = 1 if self._serial else 2
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
@@ -226,19 +229,28 @@ class Poller:
             )
         cycle.report.claimed = len(claimed)
         work = claimed
-        while work:
-            groups: dict[str, list[Due]] = {}
-            unroutable: list[Due] = []
-            for shipment in work:
-                code = self._route(shipment, cycle)
-                if code is None:
-                    unroutable.append(shipment)
-                else:
-                    groups.setdefault(code, []).append(shipment)
-            if unroutable:
-                await self._apply_coalesced([(s, None, s.carrier or "") for s in unroutable], cycle)
-            retry = await asyncio.gather(*(self._poll_carrier(code, ships, cycle) for code, ships in groups.items()))
-            work = [s for group in retry for s in group]
+        try:
+            while work:
+                groups: dict[str, list[Due]] = {}
+                unroutable: list[Due] = []
+                for shipment in work:
+                    code = self._route(shipment, cycle)
+                    if code is None:
+                        unroutable.append(shipment)
+                    else:
+                        groups.setdefault(code, []).append(shipment)
+                self._enqueue([(s, None, s.carrier or "") for s in unroutable], cycle)
+                retry = await asyncio.gather(
+                    *(self._poll_carrier(code, ships, cycle) for code, ships in groups.items())
+                )
+                work = [s for group in retry for s in group]
+            await self._flush(cycle)
+        except BaseException:
+            # unwritten results are dropped with their transactions: the leases expire and
+            # another cycle polls those shipments again
+            for task in list(cycle.writers):
+                task.cancel()
+            raise
         if claimed:
             log.info("poll cycle", extra={"action": "poll_cycle", **vars_of(cycle.report)})
         return cycle.report
@@ -317,7 +329,7 @@ class Poller:
                 retry.append(shipment)
             else:
                 items.append((shipment, result, code))
-        await self._apply_coalesced(items, cycle)
+        self._enqueue(items, cycle)
         return retry
 
     def _has_next(self, shipment: Due, cycle: _Cycle) -> bool:
@@ -338,35 +350,38 @@ class Poller:
 
     # --- persistence --------------------------------------------------------------------
 
-    async def _apply_coalesced(self, items: list[_Item], cycle: _Cycle) -> None:
-        """`_apply`, sharing one transaction with the batches of this cycle that are waiting.
+    def _enqueue(self, items: list[_Item], cycle: _Cycle) -> None:
+        """Queue results for writing and return at once, so carrier calls go on meanwhile.
 
-        Results queue while a write is in progress; the next batch to get the gate writes
-        everything queued, so a cycle commits a few large transactions instead of one per
-        carrier call. Each batch returns once its own results are committed (or raises
-        what that write raised).
+        A writer task takes everything queued into one `_apply` transaction, then what
+        queued during that write, and so on; a cycle thus commits a few large transactions
+        instead of one per carrier call. `_flush` waits for the queue to empty.
         """
         if not items:
             return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        cycle.pending.append((items, done))
-        async with cycle.write_gate:
-            if not done.done():
+        cycle.pending.extend(items)
+        if len(cycle.writers) < self._max_writers:
+            cycle.writers.add(asyncio.create_task(self._drain(cycle)))
+
+    async def _drain(self, cycle: _Cycle) -> None:
+        task = asyncio.current_task()
+        try:
+            while cycle.pending:
                 taken, cycle.pending = cycle.pending, []
-                try:
-                    await self._apply([item for batch, _ in taken for item in batch], cycle)
-                except BaseException as err:
-                    for _, other in taken:
-                        if other is not done and not other.done():
-                            if isinstance(err, Exception):
-                                other.set_exception(err)
-                            else:
-                                other.cancel()
-                    raise
-                for _, other in taken:
-                    if not other.done():
-                        other.set_result(None)
-        await done
+                await self._apply(taken, cycle)
+        finally:
+            # no await between the emptiness check and this: `_enqueue` never counts a
+            # writer that is about to stop
+            if task is not None:
+                cycle.writers.discard(task)
+
+    async def _flush(self, cycle: _Cycle) -> None:
+        """Wait until every queued result is committed; raises what a write raised."""
+        while cycle.writers or cycle.pending:
+            if cycle.writers:
+                await asyncio.gather(*cycle.writers)
+            else:
+                await self._drain(cycle)
 
     async def _apply(self, items: list[_Item], cycle: _Cycle, *, owner: str | None = "") -> None:
         """Write results in one transaction (only rows whose lease we still hold).

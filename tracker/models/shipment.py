@@ -45,6 +45,23 @@ class Shipment(SQLModel, table=True):
         # the public lookup form searches across sellers by tracking or order number
         Index("ix_shipments_tracking_number", "tracking_number"),
         Index("ix_shipments_order_number", "order_number"),
+        # seller analytics (tracker/store/analytics.py): covers every column the lane
+        # aggregate reads, in lane order, so one index-only pass needs no table rows and no sort
+        Index(
+            "ix_shipments_seller_lane",
+            "seller_id",
+            "carrier",
+            "origin_country",
+            "dest_country",
+            "created_at",
+            "status",
+            "sub_status",
+            "first_event_at",
+            "delivered_at",
+            "promised_delivery",
+            "eta_latest",
+            "eta_latest_end",
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -110,6 +127,15 @@ class TrackingEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("shipment_id", "fingerprint", name="uq_events_shipment_fingerprint"),
         Index("ix_events_shipment_time", "shipment_id", "occurred_at"),
+        # customs dwell analytics reads only customs events; they are a small share of all events
+        Index(
+            "ix_events_customs",
+            "shipment_id",
+            "occurred_at",
+            "sub_status",
+            postgresql_where=text("sub_status IN ('customs_processing', 'customs_held', 'customs_info_required')"),
+            sqlite_where=text("sub_status IN ('customs_processing', 'customs_held', 'customs_info_required')"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
