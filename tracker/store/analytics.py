@@ -129,31 +129,31 @@ def percentile_cont(ordered: Sequence[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _percentile_columns(pg: bool) -> list[Any]:
+def _value_columns(pg: bool) -> list[Any]:
+    """Each lane's values of each percentile measure, in no particular order.
+
+    Ordered-set aggregates force PostgreSQL to sort every row by lane first (or walk the
+    lane index and fetch each heap row until vacuum has marked the pages visible); plain
+    aggregates hash. SQLite has no arrays, so it concatenates the exact decimal texts.
+    """
     out: list[Any] = []
     for name, (value, defined) in measures(pg).items():
         if pg:
-            for p in PERCENTILES[name]:
-                out.append(
-                    func.percentile_cont(p).within_group(case((defined, value), else_=None)).label(f"{name}@{p}")
-                )
+            out.append(func.array_agg(value).filter(defined).label(name))
         else:
             text = func.printf(_EXACT_REAL, value)
-            out.append(func.group_concat(case((defined, text), else_=None), ",").label(f"{name}@values"))
+            out.append(func.group_concat(case((defined, text), else_=None), ",").label(name))
     return out
 
 
 def _percentiles(pg: bool, row: Any) -> dict[str, dict[float, float]]:
     out: dict[str, dict[float, float]] = {}
     for name, ps in PERCENTILES.items():
-        if pg:
-            out[name] = {p: float(row[f"{name}@{p}"]) for p in ps if row[f"{name}@{p}"] is not None}
-            continue
-        joined = row[f"{name}@values"]
-        if not joined:
+        values = row[name]
+        if not values:
             out[name] = {}
             continue
-        ordered = sorted(map(float, joined.split(",")))
+        ordered = sorted(values if pg else map(float, values.split(",")))
         out[name] = {p: percentile_cont(ordered, p) for p in ps}
     return out
 
@@ -187,7 +187,7 @@ async def lane_counts(
         ),
         _count_if(scanned).label("first_scanned"),
         func.coalesce(func.sum(case((scanned, scan_hours), else_=None)), 0.0).label("first_scan_hours_sum"),
-        *_percentile_columns(pg),
+        *_value_columns(pg),
     ]
     stmt = select(*columns).where(_period(pg, seller_id, start, end)).group_by(*_lane_group())
     conn = await session.connection()
