@@ -156,6 +156,7 @@ def serve(kind: str, port: int, db: str, ttl: float) -> None:
         app.router.add_get("/t/{token}", hello)
     else:
         from tracker.app import create_app
+        from tracker.logs import setup_logging
         from tracker.settings import Settings
         from tracker.web.ratelimit_http import PublicLimits
 
@@ -165,6 +166,8 @@ def serve(kind: str, port: int, db: str, ttl: float) -> None:
         # the load comes from one address: limits that a benchmark never meets
         limits = PublicLimits(page_per_minute=1e9, page_burst=10**9)
         app = create_app(settings, services={"public_limits": limits, "public_page_ttl": ttl})
+        # as `tracker serve` runs: one JSON access-log line per request (to /dev/null here)
+        setup_logging("INFO")
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 

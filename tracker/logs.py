@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
-import secrets
 import sys
 import time
 from datetime import UTC, datetime
@@ -25,6 +25,8 @@ _REDACT = [
     (re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}"), "***@***"),
     (re.compile(r"\+?\d[\d \-()]{8,}\d"), "***phone***"),
 ]
+#: matches wherever any of _REDACT would: most texts (routes, ids) need no substitution at all
+_ANY_SECRET = re.compile("|".join(p.pattern.replace("(?i)(bearer", "((?i:bearer)") for p, _ in _REDACT))
 _SECRET_KEYS = {
     "api_key",
     "secret",
@@ -41,6 +43,8 @@ _SECRET_KEYS = {
 
 
 def redact(text: str) -> str:
+    if _ANY_SECRET.search(text) is None:
+        return text
     for pattern, repl in _REDACT:
         text = pattern.sub(repl, text)
     return text
@@ -52,6 +56,10 @@ def _clean(key: str, value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     return value
+
+
+#: one encoder for every line: json.dumps builds a new one per call when given options
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,7 +75,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = _clean(key, value)
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return _ENCODER.encode(out)
 
 
 def setup_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
@@ -77,21 +85,25 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._tracker = True  # type: ignore[attr-defined]
-    handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 access_log = logging.getLogger("tracker.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.]{8,64}")
+
+
+def _new_request_id() -> str:
+    # unique enough to find a log line, and not a secret: no system call per request
+    return f"{random.getrandbits(64):016x}"
 
 
 @web.middleware
 async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if re.fullmatch(r"[A-Za-z0-9\-_.]{8,64}", incoming) else secrets.token_hex(8)
+    request_id = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else _new_request_id()
     request[keys.REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
@@ -105,19 +117,25 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
         exc.headers["X-Request-Id"] = request_id
         raise
     finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        principal = request.get(keys.PRINCIPAL)
-        access_log.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                # the route template, never the raw path: paths carry tokens and numbers
-                "route": route,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "seller_id": getattr(principal, "seller_id", None),
-                "key_prefix": getattr(principal, "key_prefix", None),
-            },
-        )
+        # the record is only built when someone listens
+        if access_log.isEnabledFor(logging.INFO):
+            _log_request(request, request_id, status, started)
+
+
+def _log_request(request: web.Request, request_id: str, status: int, started: float) -> None:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    principal = request.get(keys.PRINCIPAL)
+    access_log.info(
+        "request",
+        extra={
+            "request_id": request_id,
+            "method": request.method,
+            # the route template, never the raw path: paths carry tokens and numbers
+            "route": route,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "seller_id": getattr(principal, "seller_id", None),
+            "key_prefix": getattr(principal, "key_prefix", None),
+        },
+    )

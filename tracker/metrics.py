@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -35,9 +36,7 @@ class Metrics:
             ["carrier", "outcome"],
             registry=self.registry,
         )
-        self.events = Counter(
-            "tracker_events_stored_total", "New tracking events stored", registry=self.registry
-        )
+        self.events = Counter("tracker_events_stored_total", "New tracking events stored", registry=self.registry)
         self.webhook_attempts = Counter(
             "tracker_webhook_attempts_total", "Webhook attempts", ["outcome"], registry=self.registry
         )
@@ -48,6 +47,11 @@ class Metrics:
 
 
 def metrics_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
+    # labels() takes a lock and hashes the label values on every call; the children per
+    # (method, route[, status]) are looked up once and kept (as many as the metric has)
+    counters: dict[tuple[str, str, int], Any] = {}
+    timers: dict[tuple[str, str], Any] = {}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -60,10 +64,18 @@ def metrics_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[vali
             status = exc.status
             raise
         finally:
+            elapsed = time.perf_counter() - started
             resource = request.match_info.route.resource
             route = resource.canonical if resource is not None else "unmatched"
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+            method = request.method
+            counter = counters.get((method, route, status))
+            if counter is None:
+                counter = counters[(method, route, status)] = metrics.requests.labels(method, route, str(status))
+            counter.inc()
+            timer = timers.get((method, route))
+            if timer is None:
+                timer = timers[(method, route)] = metrics.latency.labels(method, route)
+            timer.observe(elapsed)
 
     return middleware
 

@@ -1,13 +1,15 @@
 """Logistics analytics queries: one seller, one creation period, grouped by lane.
 
 A lane is (carrier, origin country, destination country). Every count is aggregated in
-SQL over the seller's shipments created in the period, in one pass that reads only the
-`ix_shipments_seller_lane` index (it holds every column the aggregate needs, in lane
-order, so the grouping streams without a sort). Percentiles are exact
-(`percentile_cont`): PostgreSQL computes them in the same pass; SQLite has no ordered-set
-aggregate, so the pass also hands back each lane's durations and we interpolate between
-the two ranks around p*(n-1) here, which beats numbering every row with a window.
-Customs dwell is a second query over the customs events only (`ix_events_customs`).
+SQL over the seller's shipments created in the period, in a single pass. On SQLite that
+pass reads only `ix_shipments_seller_lane`, which holds every column the aggregate needs
+in lane order, so it touches no table row and the grouping streams without a sort.
+
+Percentiles are exact (`percentile_cont`, interpolating between the two ranks around
+p*(n-1)) but not ordered-set aggregates: the same pass hands back each lane's values
+(an array on PostgreSQL, round-trip decimal text on SQLite) and they are sorted per lane
+here. Ordering the whole period in the database, by a window or WITHIN GROUP, costs
+several times more. Customs dwell is a second query that looks only at customs events.
 """
 
 from __future__ import annotations

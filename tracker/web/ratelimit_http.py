@@ -31,18 +31,24 @@ class KeyedLimiter:
     def hit(self, key: str) -> int:
         """Take one token for `key`: 0 when allowed, else whole seconds to wait (>= 1)."""
         now = self._clock()
-        tokens, updated = self._buckets.pop(key, (self.burst, now))
-        elapsed = max(0.0, (now - updated).total_seconds())
-        tokens = min(self.burst, tokens + elapsed * self.rate)
+        buckets = self._buckets
+        bucket = buckets.pop(key, None)
+        if bucket is None:
+            tokens = self.burst
+        else:
+            tokens, updated = bucket
+            elapsed = (now - updated).total_seconds()
+            if elapsed > 0:
+                tokens = min(self.burst, tokens + elapsed * self.rate)
         if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
+            buckets[key] = (tokens - 1.0, now)
             wait = 0
         else:
-            self._buckets[key] = (tokens, now)
+            buckets[key] = (tokens, now)
             wait = max(1, math.ceil((1.0 - tokens) / self.rate))
         # the least recently seen keys go first; a forgotten key starts with a full bucket
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
+        while len(buckets) > self._max_keys:
+            buckets.popitem(last=False)
         return wait
 
 

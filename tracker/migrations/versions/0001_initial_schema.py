@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 12:09:31.523693
+Create Date: 2026-11-27 13:11:05.568180
 """
 
 from collections.abc import Sequence
@@ -237,6 +237,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_shipments_order_number", ["order_number"], unique=False)
         batch_op.create_index(batch_op.f("ix_shipments_replaces_id"), ["replaces_id"], unique=False)
         batch_op.create_index("ix_shipments_seller_created", ["seller_id", "created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_shipments_seller_lane",
+            [
+                "seller_id",
+                "carrier",
+                "origin_country",
+                "dest_country",
+                "created_at",
+                "status",
+                "sub_status",
+                "first_event_at",
+                "delivered_at",
+                "promised_delivery",
+                "eta_latest",
+                "eta_latest_end",
+            ],
+            unique=False,
+        )
         batch_op.create_index("ix_shipments_seller_status", ["seller_id", "status"], unique=False)
         batch_op.create_index("ix_shipments_seller_tracking", ["seller_id", "tracking_number"], unique=False)
         batch_op.create_index("ix_shipments_tracking_number", ["tracking_number"], unique=False)
@@ -400,6 +418,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("shipment_id", "fingerprint", name="uq_events_shipment_fingerprint"),
     )
     with op.batch_alter_table("tracking_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_events_customs",
+            ["shipment_id", "occurred_at", "sub_status"],
+            unique=False,
+            postgresql_where=sa.text("sub_status IN ('customs_processing', 'customs_held', 'customs_info_required')"),
+            sqlite_where=sa.text("sub_status IN ('customs_processing', 'customs_held', 'customs_info_required')"),
+        )
         batch_op.create_index("ix_events_shipment_time", ["shipment_id", "occurred_at"], unique=False)
 
     op.create_table(
@@ -456,6 +481,11 @@ def downgrade() -> None:
     op.drop_table("webhook_attempts")
     with op.batch_alter_table("tracking_events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_shipment_time")
+        batch_op.drop_index(
+            "ix_events_customs",
+            postgresql_where=sa.text("sub_status IN ('customs_processing', 'customs_held', 'customs_info_required')"),
+            sqlite_where=sa.text("sub_status IN ('customs_processing', 'customs_held', 'customs_info_required')"),
+        )
 
     op.drop_table("tracking_events")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
@@ -494,6 +524,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_shipments_tracking_number")
         batch_op.drop_index("ix_shipments_seller_tracking")
         batch_op.drop_index("ix_shipments_seller_status")
+        batch_op.drop_index("ix_shipments_seller_lane")
         batch_op.drop_index("ix_shipments_seller_created")
         batch_op.drop_index(batch_op.f("ix_shipments_replaces_id"))
         batch_op.drop_index("ix_shipments_order_number")

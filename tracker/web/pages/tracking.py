@@ -4,9 +4,11 @@ Privacy: nothing personal leaves here. The view is built from an explicit allow-
 fields, carrier texts are scrubbed of the customer's own details, and a number lookup
 answers the same for an unknown number as for a wrong postcode or email.
 
-Speed: the rendered body is cached per (token, language, kind) under its ETag, and the
-ETag is re-derived from the database at most every `ttl` seconds, so a page is at most
-that stale (ten seconds by default) while repeat views cost no query.
+Speed: the rendered body is cached per (token, language, kind) under its ETag, with the
+response headers it is served with, and the ETag is re-derived from the database at most
+every `ttl` seconds (one indexed query), so a page is at most that stale (ten seconds by
+default) while repeat views cost no query and no rendering. A miss reads the page with one
+query and renders it once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime as http_date
@@ -34,7 +36,6 @@ import carriers
 from carriers.status import CUSTOMS
 from tracker import i18n, keys
 from tracker.db import write_transaction
-from tracker.models import Seller, Shipment, TrackingEvent
 from tracker.store import public as store
 from tracker.store import sellers as seller_store
 from tracker.store.outbox import enqueue
@@ -98,7 +99,7 @@ def safe_url(value: str | None, *, schemes: tuple[str, ...] = ("https", "http"))
     return value.strip()
 
 
-def _sensitive(shipment: Shipment) -> list[re.Pattern[str]]:
+def _sensitive(shipment: store.PageShipment) -> list[re.Pattern[str]]:
     """The customer's own details, as they might appear inside carrier texts."""
     values = [
         shipment.customer_name,
@@ -143,7 +144,7 @@ def _carrier(code: str | None, number: str) -> dict[str, Any]:
     return {"code": code, "name": cls.name, "url": url}
 
 
-def _milestones(lang: str, shipment: Shipment, events: list[TrackingEvent]) -> list[dict[str, str]]:
+def _milestones(lang: str, shipment: store.PageShipment, events: tuple[store.PageEvent, ...]) -> list[dict[str, str]]:
     statuses = {shipment.status} | {e.status for e in events}
     subs = {shipment.sub_status} | {e.sub_status for e in events}
     reached = {
@@ -177,14 +178,14 @@ def _milestones(lang: str, shipment: Shipment, events: list[TrackingEvent]) -> l
     return out
 
 
-def _place(lang: str, e: TrackingEvent) -> str:
+def _place(lang: str, e: store.PageEvent) -> str:
     parts = [p for p in (e.city, e.region if e.region != e.city else None) if p]
     if e.country:
         parts.append(i18n.country_name(lang, e.country))
     return ", ".join(parts)
 
 
-def _event(lang: str, e: TrackingEvent, patterns: list[re.Pattern[str]]) -> dict[str, Any]:
+def _event(lang: str, e: store.PageEvent, patterns: list[re.Pattern[str]]) -> dict[str, Any]:
     moment, zone = i18n.wall_clock(e.occurred_at, e.local_time, e.utc_offset_minutes)
     text = i18n.sub_status_text(lang, e.sub_status) or i18n.status_text(lang, e.status)
     description = scrub(e.description, patterns).strip()
@@ -215,7 +216,7 @@ def _related(related: store.Related | None) -> dict[str, str] | None:
     return {"tracking_number": related.tracking_number, "url": f"/t/{related.token}"} if related else None
 
 
-def _seller(seller: Seller) -> dict[str, Any]:
+def _seller(seller: store.PageSeller) -> dict[str, Any]:
     color, _ = brand_colors(seller.brand_color)
     email = seller.support_email if seller.support_email and _EMAIL.match(seller.support_email) else None
     return {
@@ -227,9 +228,9 @@ def _seller(seller: Seller) -> dict[str, Any]:
     }
 
 
-def build_view(lang: str, state: store.PageState, events: list[TrackingEvent]) -> dict[str, Any]:
+def build_view(lang: str, state: store.PageState) -> dict[str, Any]:
     """What the page shows and the JSON returns: an allow-list, never the whole row."""
-    s = state.shipment
+    s, events = state.shipment, state.events
     patterns = _sensitive(s)
     eta_start = s.eta_latest if s.status != "delivered" else None
     eta_end = s.eta_latest_end if eta_start and s.eta_latest_end else None
@@ -285,24 +286,34 @@ def _style(brand: str | None) -> str:
     return f":root{{--brand:{color};--on-brand:{on};--brand-strong:{color};--on-brand-strong:{on}}}\n{_CSS}"
 
 
+@lru_cache(maxsize=256)
+def _style_and_csp(brand: str | None) -> tuple[Markup, str]:
+    """The inline style and the Content-Security-Policy that allows it by its hash."""
+    style = _style(brand)
+    style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    csp = (
+        f"default-src 'none'; style-src 'sha256-{style_hash}'; img-src 'self' https: data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return Markup(style), csp  # noqa: S704
+
+
+_LANGUAGE_ITEMS = list(i18n.LANGUAGES.items())
+
+
 def render(template: str, lang: str, self_path: str, *, brand: str | None = None, **context: Any) -> tuple[str, str]:
     """The HTML and its Content-Security-Policy (the inline style is allowed by its hash)."""
-    style = _style(brand)
+    style, csp = _style_and_csp(brand)
     html = (
         _environment(lang)
         .get_template(template)
         .render(
             lang=lang,
-            languages=list(i18n.LANGUAGES.items()),
+            languages=_LANGUAGE_ITEMS,
             self_path=self_path,
-            style=Markup(style),  # noqa: S704
+            style=style,
             **context,
         )
-    )
-    style_hash = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    csp = (
-        f"default-src 'none'; style-src 'sha256-{style_hash}'; img-src 'self' https: data:; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
     return html, csp
 
@@ -319,13 +330,29 @@ def _html_headers(csp: str) -> dict[str, str]:
 # ---------------------------------------------------------------- cache and conditional requests
 
 
+_VARY = "Accept-Language, Cookie"
+
+
 @dataclass(slots=True)
 class Entry:
     etag: str
     last_modified: datetime
     body: bytes
-    csp: str
+    #: what both the 200 and the 304 carry, built once per rendering
+    headers: dict[str, str]
     fresh_until: datetime
+
+    @classmethod
+    def create(cls, etag: str, last_modified: datetime, body: bytes, csp: str, fresh_until: datetime) -> Entry:
+        headers = {
+            "ETag": etag,
+            "Last-Modified": http_date(last_modified, usegmt=True),
+            "Cache-Control": "private, no-cache",
+        }
+        if csp:
+            headers.update(_html_headers(csp))
+        headers["Vary"] = _VARY
+        return cls(etag, last_modified, body, headers, fresh_until)
 
 
 class PublicPages:
@@ -338,6 +365,13 @@ class PublicPages:
         self.ttl = timedelta(seconds=ttl)
         self.max_entries = max_entries
         self.cache: OrderedDict[tuple[str, str, str], Entry] = OrderedDict()
+        self._reader: store.Reader | None = None
+
+    @property
+    def reader(self) -> store.Reader:
+        if self._reader is None:
+            raise RuntimeError("the public pages' reader starts with the app")
+        return self._reader
 
     def set_limits(self, limits: PublicLimits, clock: Any) -> None:
         self.limiters = Limiters.create(limits, clock)
@@ -360,6 +394,14 @@ class PublicPages:
 
 
 PAGES = web.AppKey("public_pages", PublicPages)
+
+
+async def reader_ctx(app: web.Application) -> AsyncIterator[None]:
+    pages = app[PAGES]
+    pages._reader = store.Reader(app[keys.ENGINE])
+    yield
+    pages._reader.close()
+    pages._reader = None
 
 
 def etag_of(version: store.Version, lang: str, kind: str) -> str:
@@ -393,13 +435,19 @@ def _pages(request: web.Request) -> PublicPages:
     return request.app[PAGES]
 
 
+#: browsers send a handful of distinct Accept-Language values; bounded against junk ones
+_negotiate = lru_cache(maxsize=1024)(i18n.negotiate)
+
+
 def _lang(request: web.Request, form_lang: str | None = None) -> str:
-    return i18n.negotiate(
-        form_lang or request.query.get("lang"), request.cookies.get(i18n.COOKIE), request.headers.get("Accept-Language")
-    )
+    query = form_lang or (request.query.get("lang") if request.query_string else None)
+    cookie = request.cookies.get(i18n.COOKIE) if "Cookie" in request.headers else None
+    return _negotiate(query, cookie, request.headers.get("Accept-Language"))
 
 
 def _remember_lang(request: web.Request, response: web.StreamResponse, form_lang: str | None = None) -> None:
+    if not form_lang and not request.query_string:
+        return
     chosen = i18n.canonical(form_lang or request.query.get("lang"))
     if chosen:
         response.set_cookie(
@@ -408,7 +456,7 @@ def _remember_lang(request: web.Request, response: web.StreamResponse, form_lang
 
 
 def _vary(response: web.StreamResponse) -> None:
-    response.headers["Vary"] = "Accept-Language, Cookie"
+    response.headers["Vary"] = _VARY
 
 
 def _ip(request: web.Request) -> str:
@@ -467,26 +515,26 @@ def _not_found(request: web.Request, lang: str, *, as_json: bool) -> web.Respons
 
 
 async def _cached(request: web.Request, token: str, lang: str, kind: str) -> Entry | None:
-    """The current rendering of the page, from the cache when it is still fresh."""
+    """The current rendering of the page: from the cache while fresh, re-validated with
+    one small query once stale, read and rendered only when it changed or is missing."""
     pages = _pages(request)
     now = request.app[keys.CLOCK]()
     key = (token, lang, kind)
     entry = pages.get(key)
-    if entry is not None and now < entry.fresh_until:
-        return entry
-    async with request.app[keys.SESSIONMAKER]() as session:
-        version = await store.version(session, token)
+    if entry is not None:
+        if now < entry.fresh_until:
+            return entry
+        version = await store.version(pages.reader, token)
         if version is None:
+            pages.forget(token)
             return None
-        etag = etag_of(version, lang, kind)
-        if entry is not None and entry.etag == etag:
+        if entry.etag == etag_of(version, lang, kind):
             entry.fresh_until = now + pages.ttl
             return entry
-        state = await store.page_state(session, token)
-        if state is None:
-            return None
-        events = await store.events(session, state.shipment.id)
-    view = build_view(lang, state, events)
+    state = await store.page_state(pages.reader, token)
+    if state is None:
+        return None
+    view = build_view(lang, state)
     if kind == "json":
         body, csp = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode(), ""
     else:
@@ -499,26 +547,18 @@ async def _cached(request: web.Request, token: str, lang: str, kind: str) -> Ent
             confirm_path=f"/t/{token}/confirm",
         )
         body = html.encode()
-    entry = Entry(etag, version.last_modified, body, csp, now + pages.ttl)
+    entry = Entry.create(etag_of(state.version, lang, kind), state.version.last_modified, body, csp, now + pages.ttl)
     pages.put(key, entry)
     return entry
 
 
 def _conditional(request: web.Request, entry: Entry, content_type: str) -> web.Response:
-    headers = {
-        "ETag": entry.etag,
-        "Last-Modified": http_date(entry.last_modified, usegmt=True),
-        "Cache-Control": "private, no-cache",
-    }
-    if content_type == HTML:
-        headers.update(_html_headers(entry.csp))
     if not_modified(request, entry.etag, entry.last_modified):
-        response = web.Response(status=304, headers=headers)
+        response = web.Response(status=304, headers=entry.headers)
     else:
         response = web.Response(
-            status=200, body=entry.body, headers=headers, content_type=content_type, charset="utf-8"
+            status=200, body=entry.body, headers=entry.headers, content_type=content_type, charset="utf-8"
         )
-    _vary(response)
     _remember_lang(request, response)
     return response
 
@@ -650,6 +690,7 @@ def add_routes(app: web.Application) -> None:
         app[keys.CLOCK],
         ttl=float(services.get("public_page_ttl", DEFAULT_TTL)),
     )
+    app.cleanup_ctx.append(reader_ctx)
     app.router.add_get("/t/{token}", tracking_page)
     app.router.add_post("/t/{token}/confirm", confirm_receipt)
     app.router.add_get("/track", lookup)
