@@ -134,3 +134,9 @@ def test_formatter_redacts_secrets_in_messages_and_fields() -> None:
     out = JsonFormatter().format(record)
     for leaked in ("SECRETsecret", "whsec_AAAAbbbb", "bob@example.com", "138 0013 8000", "x@y.example"):
         assert leaked not in out
+
+
+def test_request_ids_are_never_mistaken_for_phone_numbers() -> None:
+    record = logging.makeLogRecord({"msg": "request", "request_id": "4151234567890abc", "levelname": "INFO",
+                                    "name": "tracker.access"})
+    assert json.loads(JsonFormatter().format(record))["request_id"] == "4151234567890abc"
