@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ from typing import Any
 from sqlalchemy import create_engine, func, text
 from sqlmodel import SQLModel, col, select
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import DEFAULT_PG, pg_available
 from tracker import alerts
 from tracker.db import create_sessionmaker, engine_for, sync_url
 from tracker.models import Alert
@@ -239,7 +243,7 @@ def run(backend: str, n: int, repeats: int) -> list[dict[str, Any]]:
             seed_s = time.perf_counter() - t0
             result = asyncio.run(measure(DatabaseSettings(url=url), repeats))
     else:
-        url = os.environ.get("TRACKER_BENCH_DATABASE_URL") or os.environ["TRACKER_TEST_DATABASE_URL"]
+        url = os.environ.get("TRACKER_BENCH_DATABASE_URL") or DEFAULT_PG
         schema = "bench_alerts_" + secrets.token_hex(4)
         try:
             t0 = time.perf_counter()
@@ -266,11 +270,11 @@ def main() -> None:
     args = parser.parse_args()
     n = 100_000 if args.quick else 1_000_000
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    have_pg = bool(os.environ.get("TRACKER_BENCH_DATABASE_URL") or os.environ.get("TRACKER_TEST_DATABASE_URL"))
+    have_pg = asyncio.run(pg_available(os.environ.get("TRACKER_BENCH_DATABASE_URL") or DEFAULT_PG))
     figures: list[dict[str, Any]] = []
     for backend in backends:
         if backend == "postgresql" and not have_pg:
-            print("postgresql skipped: set TRACKER_BENCH_DATABASE_URL or TRACKER_TEST_DATABASE_URL")
+            print("postgresql skipped: no server answers (set TRACKER_BENCH_DATABASE_URL)")
             continue
         figures.extend(run(backend, n, repeats=3))
     OUT.parent.mkdir(parents=True, exist_ok=True)
