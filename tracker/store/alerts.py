@@ -8,8 +8,6 @@ back and only the winner writes outbox messages. Transitions are conditional UPD
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker.models import Alert, AuditLog, Shipment, WebhookDelivery, WebhookEndpoint, WebhookMessage, new_id
-from tracker.store import ConflictError, NotFoundError, outbox
+from tracker.store import ConflictError, NotFoundError, Page, decode_cursor, encode_cursor, outbox
 
 _CHUNK = 1000
 
@@ -203,26 +201,6 @@ async def get_alert(session: AsyncSession, seller_id: str, alert_id: str) -> Ale
     return row
 
 
-@dataclass(slots=True)
-class AlertPage:
-    items: list[Alert]
-    next_cursor: str | None
-
-
-def encode_cursor(alert_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": alert_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["id"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError("invalid cursor") from err
-    if not isinstance(value, str):
-        raise ValueError("invalid cursor")
-    return value
-
-
 async def list_alerts(
     session: AsyncSession,
     seller_id: str,
@@ -235,7 +213,7 @@ async def list_alerts(
     opened_before: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> AlertPage:
+) -> Page[Alert]:
     """Newest first. Raises ValueError on a bad cursor."""
     query = select(Alert).where(Alert.seller_id == seller_id)
     if state == "unresolved":
@@ -256,7 +234,7 @@ async def list_alerts(
         query = query.where(col(Alert.id) < decode_cursor(cursor))
     rows = list(await session.exec(query.order_by(col(Alert.id).desc()).limit(limit + 1)))
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return AlertPage(rows[:limit], next_cursor)
+    return Page(rows[:limit], next_cursor)
 
 
 def _iso(dt: datetime | None) -> str | None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from tracker.models import (
     WebhookMessage,
     new_id,
 )
-from tracker.store import ConflictError, NotFoundError
+from tracker.store import ConflictError, NotFoundError, Page, decode_cursor, encode_cursor
 from tracker.store.outbox import enabled_endpoints, message_rows
 
 AGGREGATOR = "17track"
@@ -266,27 +264,6 @@ async def events_of(session: AsyncSession, shipment_id: str) -> list[TrackingEve
     return list(rows)
 
 
-@dataclass(slots=True)
-class Page:
-    items: list[Shipment]
-    next_cursor: str | None
-
-
-def encode_cursor(shipment_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": shipment_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded))["id"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError("invalid cursor") from err
-    if not isinstance(value, str):
-        raise ValueError("invalid cursor")
-    return value
-
-
 async def list_shipments(
     session: AsyncSession,
     seller_id: str,
@@ -300,7 +277,7 @@ async def list_shipments(
     tracking_number: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> Page:
+) -> Page[Shipment]:
     query = select(Shipment).where(Shipment.seller_id == seller_id)
     if status:
         query = query.where(Shipment.status == status)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage, new_id
-from tracker.store import NotFoundError
+from tracker.store import NotFoundError, Page, decode_cursor, encode_cursor
 from tracker.webhooks.signing import new_secret
 
 #: messages addressed to one endpoint on purpose; never fanned out by redeliver or replay
@@ -131,26 +129,6 @@ async def delete_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> N
 # --- the delivery log -------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class MessagePage:
-    items: list[WebhookMessage]
-    next_cursor: str | None
-
-
-def encode_cursor(message_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": message_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["id"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError("invalid cursor") from err
-    if not isinstance(value, str):
-        raise ValueError("invalid cursor")
-    return value
-
-
 async def list_messages(
     session: AsyncSession,
     seller_id: str,
@@ -160,7 +138,7 @@ async def list_messages(
     shipment_id: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> MessagePage:
+) -> Page[WebhookMessage]:
     """The seller's messages, newest first (ids are time-ordered)."""
     query = select(WebhookMessage).where(WebhookMessage.seller_id == seller_id)
     if event_type:
@@ -173,7 +151,7 @@ async def list_messages(
         query = query.where(WebhookMessage.id < decode_cursor(cursor))
     rows = list(await session.exec(query.order_by(col(WebhookMessage.id).desc()).limit(limit + 1)))
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return MessagePage(rows[:limit], next_cursor)
+    return Page(rows[:limit], next_cursor)
 
 
 async def get_message(session: AsyncSession, seller_id: str, message_id: str) -> WebhookMessage:
