@@ -34,12 +34,12 @@ from tracker.carrier_registry import CarrierRuntime, build_carriers
 from tracker.clock import Clock
 from tracker.db import SessionMaker, write_transaction
 from tracker.eta import Eta, LaneEstimate, estimate, eta_moved, lane_estimate
-from tracker.models import WebhookEndpoint, new_id
+from tracker.models import WebhookEndpoint
 from tracker.schedule import PollPolicy, backoff, next_poll
 from tracker.settings import PollingSettings
 from tracker.store import outbox
 from tracker.store import tracking as store
-from tracker.store.notifications import MILESTONES
+from tracker.store.notifications import MILESTONES, can_email, notification_row
 from tracker.store.tracking import Due, PollState
 from tracker.timeline import derive_status, merge_keyed
 
@@ -421,7 +421,7 @@ class Poller:
     ) -> None:
         """Customer notifications, at most one per milestone per shipment (as
         `notifications.queue_milestone`, for a whole batch at once)."""
-        wanted = [(s, m) for s, m in reached if s.customer_email and not s.notify_opt_out and s.pii_erased_at is None]
+        wanted = [(s, m) for s, m in reached if can_email(s.customer_email, s.notify_opt_out, s.pii_erased_at)]
         if not wanted:
             return
         queued = await store.queued_milestones(conn, list({s.id for s, _ in wanted}))
@@ -431,18 +431,9 @@ class Poller:
                 continue
             queued.add((s.id, milestone))
             rows.append(
-                {
-                    "id": new_id("ntf"),
-                    "seller_id": s.seller_id,
-                    "shipment_id": s.id,
-                    "milestone": milestone,
-                    "channel": "email",
-                    "locale": s.customer_locale,
-                    "state": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
+                notification_row(
+                    seller_id=s.seller_id, shipment_id=s.id, milestone=milestone, locale=s.customer_locale, now=now
+                )
             )
         await store.insert_notifications(conn, rows)
 

@@ -25,6 +25,7 @@ from tracker.models import (
     new_id,
 )
 from tracker.store import ConflictError, NotFoundError, Page, decode_cursor, encode_cursor
+from tracker.store.notifications import notification_row
 from tracker.store.outbox import enabled_endpoints, message_rows
 
 AGGREGATOR = "17track"
@@ -182,18 +183,13 @@ async def create_shipments(
         # the standard asks that the customer get the tracking number promptly after dispatch
         if shipment.customer_email:
             notices.append(
-                {
-                    "id": new_id("ntf"),
-                    "seller_id": seller_id,
-                    "shipment_id": shipment.id,
-                    "milestone": "shipped",
-                    "channel": "email",
-                    "locale": shipment.customer_locale,
-                    "state": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
+                notification_row(
+                    seller_id=seller_id,
+                    shipment_id=shipment.id,
+                    milestone="shipped",
+                    locale=shipment.customer_locale,
+                    now=now,
+                )
             )
     await conn.execute(insert(WebhookMessage), messages)
     if deliveries:
