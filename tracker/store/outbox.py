@@ -61,6 +61,7 @@ def message_rows(
     endpoints: Sequence[WebhookEndpoint],
     shipment_id: str | None = None,
     sequence: int | None = None,
+    filter_by_type: bool = True,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Column values of one message and its deliveries, for bulk INSERTs on hot paths."""
     if sequence is not None:
@@ -86,7 +87,7 @@ def message_rows(
             "next_attempt_at": now,
             "created_at": now,
         }
-        for e in subscribed(endpoints, event_type)
+        for e in (subscribed(endpoints, event_type) if filter_by_type else endpoints)
     ]
     return msg, deliveries
 
@@ -100,12 +101,10 @@ async def enqueue(
     now: datetime,
     shipment: Shipment | None = None,
     only_endpoint_id: str | None = None,
-    endpoints: Sequence[WebhookEndpoint] | None = None,
 ) -> WebhookMessage:
     """Add a message and one pending delivery per enabled endpoint subscribed to it.
 
-    Callers writing many messages pass `endpoints` (from `enabled_endpoints`) so the
-    endpoint list is read once per transaction, not once per message."""
+    Hot paths that write many messages use `message_rows` with bulk INSERTs instead."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
     sequence: int | None = None
@@ -113,40 +112,27 @@ async def enqueue(
         shipment.sequence += 1
         sequence = shipment.sequence
         session.add(shipment)
-        data = {**data, "sequence": sequence}
-    msg = WebhookMessage(
-        id=new_id("msg"),
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.seller_id == seller_id, col(WebhookEndpoint.enabled).is_(True)
+    )
+    if only_endpoint_id is not None:
+        query = query.where(WebhookEndpoint.id == only_endpoint_id)
+    endpoints = list(await session.exec(query))
+    msg_row, delivery_rows = message_rows(
         seller_id=seller_id,
         event_type=event_type,
+        data=data,
+        now=now,
+        endpoints=endpoints,
         shipment_id=shipment.id if shipment is not None else None,
         sequence=sequence,
-        payload=json.dumps(
-            {"type": event_type, "timestamp": _iso(now), "data": data},
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=str,
-        ),
-        created_at=now,
+        # a message aimed at one endpoint (a test, a redelivery) ignores its type filter
+        filter_by_type=only_endpoint_id is None,
     )
+    msg = WebhookMessage(**msg_row)
     session.add(msg)
-    if endpoints is None or only_endpoint_id is not None:
-        query = select(WebhookEndpoint).where(
-            WebhookEndpoint.seller_id == seller_id, col(WebhookEndpoint.enabled).is_(True)
-        )
-        if only_endpoint_id is not None:
-            query = query.where(WebhookEndpoint.id == only_endpoint_id)
-        endpoints = list(await session.exec(query))
-    for endpoint in endpoints:
-        if endpoint.event_types and event_type not in endpoint.event_types and only_endpoint_id is None:
-            continue
-        session.add(
-            WebhookDelivery(
-                id=new_id("dlv"),
-                seller_id=seller_id,
-                message_id=msg.id,
-                endpoint_id=endpoint.id,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+    if delivery_rows:
+        # the message row first: without ORM relationships the flush does not order tables by their keys
+        await session.flush()
+        session.add_all(WebhookDelivery(**row) for row in delivery_rows)
     return msg
