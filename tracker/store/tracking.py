@@ -17,7 +17,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, or_, update
 from sqlalchemy import select as core_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from carriers.base import CarrierEvent, Location, TimeBasis
 from carriers.status import Status, SubStatus
 from tracker.models import Notification, Shipment, TrackingEvent, WebhookDelivery, WebhookMessage
+from tracker.store import bulk
 
 #: most recent delivered shipments a lane's statistics are computed from
 LANE_SAMPLE_LIMIT = 500
@@ -191,9 +191,8 @@ async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> N
     """Write back what polls changed, one executemany for the whole batch."""
     if not states:
         return
-    stmt = update(SHIPMENTS).where(SHIPMENTS.c.id == bindparam("b_id"))
-    params = [{"b_id": s.id, **{name: getattr(s, name) for name in WRITTEN_COLUMNS}} for s in states]
-    await conn.execute(stmt, params)
+    rows = [{"id": s.id, **{name: getattr(s, name) for name in WRITTEN_COLUMNS}} for s in states]
+    await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
 
 
 def _stored_event(row: Any) -> CarrierEvent:
@@ -245,19 +244,15 @@ async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
     """Insert event rows in one statement; a fingerprint already stored is skipped."""
     if not rows:
         return
-    dialect = postgresql if _is_postgres(conn) else sqlite
-    stmt = dialect.insert(EVENTS).on_conflict_do_nothing(index_elements=["shipment_id", "fingerprint"])
-    await conn.execute(stmt, rows)
+    await bulk.insert_rows(conn, EVENTS, rows, skip_conflicts_on=("shipment_id", "fingerprint"))
 
 
 async def insert_outbox(
     conn: AsyncConnection, messages: list[dict[str, Any]], deliveries: list[dict[str, Any]]
 ) -> None:
     """Bulk-insert outbox messages and their deliveries (rows from `outbox.message_rows`)."""
-    if messages:
-        await conn.execute(insert(MESSAGES), messages)
-    if deliveries:
-        await conn.execute(insert(DELIVERIES), deliveries)
+    await bulk.insert_rows(conn, MESSAGES, messages)
+    await bulk.insert_rows(conn, DELIVERIES, deliveries)
 
 
 async def queued_milestones(conn: AsyncConnection, shipment_ids: Sequence[str]) -> set[tuple[str, str]]:
@@ -271,8 +266,7 @@ async def queued_milestones(conn: AsyncConnection, shipment_ids: Sequence[str]) 
 
 
 async def insert_notifications(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(insert(NOTIFICATIONS), rows)
+    await bulk.insert_rows(conn, NOTIFICATIONS, rows)
 
 
 async def reschedule(

@@ -1,0 +1,161 @@
+"""`tracker.store.bulk` stores values exactly as SQLAlchemy's own statements would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tracker.db import create_sessionmaker, engine_for
+from tracker.models import Order, Shipment, TrackingEvent
+from tracker.models.types import UTCDateTime
+from tracker.settings import DatabaseSettings
+from tracker.store import bulk, sellers
+from tracker.store.tracking import EVENTS, SHIPMENTS
+
+INSTANTS = [
+    datetime(2026, 1, 5, 8, 30, tzinfo=UTC),  # no microseconds: still written with six digits
+    datetime(2026, 1, 5, 8, 30, 1, 250, tzinfo=UTC),
+    datetime(2026, 7, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=8))),
+    datetime(2026, 3, 29, 1, 0, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    datetime(1, 1, 2, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("instant", INSTANTS)
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.asyncpg.dialect()], ids=["sqlite", "asyncpg"])
+def test_datetime_converter_matches_sqlalchemy(instant: datetime, dialect: Any) -> None:
+    ours = bulk.converter(EVENTS, "occurred_at", dialect)
+    theirs = UTCDateTime()._cached_bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    assert ours(instant) == theirs(instant)
+    assert ours(None) is None
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.asyncpg.dialect()], ids=["sqlite", "asyncpg"])
+def test_naive_datetimes_are_refused(dialect: Any) -> None:
+    convert = bulk.converter(EVENTS, "occurred_at", dialect)
+    assert convert is not None
+    with pytest.raises(ValueError, match="naive"):
+        convert(datetime(2026, 1, 5, 8, 30))
+
+
+def _event(shipment_id: str, fingerprint: str, at: datetime) -> dict[str, Any]:
+    return {
+        "shipment_id": shipment_id,
+        "fingerprint": fingerprint,
+        "occurred_at": at,
+        "time_basis": "utc",
+        "local_time": "",
+        "utc_offset_minutes": None,
+        "status": "in_transit",
+        "sub_status": "other",
+        "raw_code": "AR",
+        "description": "Arrivé au centre « Paris »",
+        "city": "Paris",
+        "region": None,
+        "country": "FR",
+        "postcode": None,
+        "provider": "dhl",
+        "recorded_at": at + timedelta(minutes=5),
+    }
+
+
+def _shipment(shipment_id: str, seller_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": shipment_id,
+        "seller_id": seller_id,
+        "order_id": "ord_" + shipment_id,
+        "order_number": "SO-" + shipment_id,
+        "tracking_number": "1Z" + shipment_id,
+        "carrier": None,
+        "carrier_candidates": ["ups", "dhl"],
+        "status": "pending",
+        "sub_status": "other",
+        "public_token": "tok_" + shipment_id,
+        "customer_locale": "en",
+        "dest_country": "DE",
+        "created_at": now,
+        "updated_at": now,
+        "active": True,
+        "next_poll_at": now,
+        "poll_count": 0,
+        "poll_errors": 0,
+        "confirmed_terminal": False,
+        "sequence": 0,
+        "notify_opt_out": False,
+    }
+
+
+async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettings) -> None:
+    engine = engine_for(database)
+    sessions = create_sessionmaker(engine)
+    now = INSTANTS[2]
+    try:
+        async with sessions() as session:
+            seller_id = (await sellers.create_seller(session, "Bulk", now=now)).id
+            for order_id in ("ord_a", "ord_b"):
+                session.add(
+                    Order(id=order_id, seller_id=seller_id, order_number=order_id, customer_key="k", created_at=now)
+                )
+            await session.commit()
+        async with engine.begin() as conn:
+            # the same rows once through SQLAlchemy and once through bulk
+            await conn.execute(insert(SHIPMENTS), [_shipment("a", seller_id, now)])
+            await bulk.insert_rows(conn, SHIPMENTS, [_shipment("b", seller_id, now)])
+            await conn.execute(insert(EVENTS), [_event("a", f"fp{i}", at) for i, at in enumerate(INSTANTS)])
+            await bulk.insert_rows(
+                conn,
+                EVENTS,
+                [_event("b", f"fp{i}", at) for i, at in enumerate(INSTANTS)],
+                skip_conflicts_on=("shipment_id", "fingerprint"),
+            )
+            # a fingerprint already stored is skipped, the rest of the batch is written
+            await bulk.insert_rows(
+                conn,
+                EVENTS,
+                [_event("b", "fp0", INSTANTS[1]), _event("b", "fp-new", INSTANTS[0])],
+                skip_conflicts_on=("shipment_id", "fingerprint"),
+            )
+            changes = {
+                "status": "delivered",
+                "delivered_at": INSTANTS[3],
+                "next_poll_at": None,
+                "active": False,
+                "poll_count": 3,
+                "signed_by": "J. DOE",
+            }
+            await conn.execute(update(SHIPMENTS).where(SHIPMENTS.c.id == "a").values(changes))
+            await bulk.update_rows(conn, SHIPMENTS, [{"id": "b", **changes}], key="id")
+            if engine.dialect.name == "sqlite":
+                # the stored text itself, not only what the type decodes it to
+                raw = (await conn.execute(text("SELECT shipment_id, occurred_at FROM tracking_events"))).all()
+                stored = {(sid, at) for sid, at in raw if sid == "a"}
+                assert {("a", at) for sid, at in raw if sid == "b"} >= stored
+                row_a, row_b = (
+                    await conn.execute(
+                        text("SELECT delivered_at, active, carrier_candidates FROM shipments ORDER BY id")
+                    )
+                ).all()
+                assert row_a == row_b
+        async with sessions() as session:
+            events = (await session.execute(select(TrackingEvent).order_by(TrackingEvent.fingerprint))).scalars()
+            by_shipment: dict[str, list[tuple[Any, ...]]] = {"a": [], "b": []}
+            for e in events:
+                by_shipment[e.shipment_id].append(
+                    (e.fingerprint, e.occurred_at, e.recorded_at, e.description, e.city, e.utc_offset_minutes)
+                )
+            assert by_shipment["a"] == [row for row in by_shipment["b"] if row[0] != "fp-new"]
+            assert len(by_shipment["b"]) == len(INSTANTS) + 1
+            assert by_shipment["b"][0][1] == INSTANTS[0]  # fp0 kept its first copy
+            ships = {s.id: s for s in (await session.execute(select(Shipment))).scalars()}
+            a, b = ships["a"], ships["b"]
+            for name in ("status", "delivered_at", "next_poll_at", "active", "poll_count", "signed_by", "created_at"):
+                assert getattr(a, name) == getattr(b, name), name
+            assert b.carrier_candidates == ["ups", "dhl"]
+            assert b.delivered_at == INSTANTS[3]
+    finally:
+        await engine.dispose()

@@ -1,0 +1,129 @@
+"""Bulk INSERTs and UPDATEs of plain column values, without per-value statement processing.
+
+The polling path writes a dozen event rows, a shipment update and a few outbox messages
+per refresh, thousands a second. Going through `Connection.execute(stmt, rows)` spends
+more time in SQLAlchemy's generic parameter handling (dict -> positional mapping, one type
+processor call per value, the sqlite DATETIME formatter) than the database spends storing
+the rows. Here a statement is compiled once per (table, columns, dialect) and every value
+is converted by a small per-column function chosen from the column's type, then the rows
+go to the driver's `executemany` as tuples.
+
+Values are stored exactly as SQLAlchemy would store them: `tests/store/test_bulk.py`
+compares the converters with SQLAlchemy's own processors and reads rows back through the
+ORM on both databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.models.types import UTCDateTime
+
+Converter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    sql: str
+    #: the row keys in the statement's parameter order
+    names: tuple[str, ...]
+    #: one converter per name, None where the value goes to the driver as it is
+    converters: tuple[Converter | None, ...]
+
+
+_plans: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _utc_sqlite(value: datetime | None) -> str | None:
+    # sqlite's DATETIME stores "YYYY-MM-DD HH:MM:SS.ffffff" of naive UTC (UTCDateTime)
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _utc_postgres(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime refused; use an aware UTC datetime")
+    return value
+
+
+def converter(table: Table, name: str, dialect: Dialect) -> Converter | None:
+    """How a value of column `name` is handed to the driver on `dialect`."""
+    column_type = table.c[name].type
+    if isinstance(column_type, UTCDateTime):
+        return _utc_sqlite if dialect.name == "sqlite" else _utc_postgres
+    # everything else as SQLAlchemy itself would (None for most types on these drivers)
+    return column_type._cached_bind_processor(dialect)
+
+
+def _compile(statement: Any, dialect: Dialect, table: Table, names: Sequence[str]) -> _Plan:
+    compiled = statement.compile(dialect=dialect)
+    key_of = {f"b_{n}": n for n in names} | {n: n for n in names}
+    columns = tuple(key_of.get(p, "") for p in compiled.positiontup or ())
+    if sorted(columns) != sorted(names):
+        raise RuntimeError(f"unexpected parameters in bulk statement on {table.name}: {compiled.positiontup}")
+    return _Plan(
+        sql=compiled.string,
+        names=columns,
+        converters=tuple(converter(table, name, dialect) for name in columns),
+    )
+
+
+def _tuples(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    pairs = tuple(zip(plan.names, plan.converters, strict=True))
+    return [tuple(row[n] if f is None else f(row[n]) for n, f in pairs) for row in rows]
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_conflicts_on: Sequence[str] = ()
+) -> None:
+    """INSERT rows (dicts with the same keys); with `skip_conflicts_on`, rows clashing on
+    that unique key are skipped (ON CONFLICT DO NOTHING)."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = tuple(rows[0])
+    key = ("insert", table.name, names, dialect.name, tuple(skip_conflicts_on))
+    plan = _plans.get(key)
+    if plan is None:
+        values: dict[str, Any] = {n: bindparam(n) for n in names}
+        statement: Any
+        if skip_conflicts_on:
+            flavour = postgresql if dialect.name == "postgresql" else sqlite
+            statement = (
+                flavour.insert(table).values(values).on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+            )
+        else:
+            statement = insert(table).values(values)
+        plan = _plans[key] = _compile(statement, dialect, table, names)
+    await conn.exec_driver_sql(plan.sql, _tuples(plan, rows))
+
+
+async def update_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str) -> None:
+    """UPDATE each row's columns where column `key` equals the row's `key` value."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = tuple(rows[0])
+    cache_key = ("update", table.name, names, dialect.name, key)
+    plan = _plans.get(cache_key)
+    if plan is None:
+        statement = (
+            update(table)
+            .where(table.c[key] == bindparam(f"b_{key}"))
+            .values({n: bindparam(f"b_{n}") for n in names if n != key})
+        )
+        plan = _plans[cache_key] = _compile(statement, dialect, table, names)
+    await conn.exec_driver_sql(plan.sql, _tuples(plan, rows))
