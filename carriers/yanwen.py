@@ -54,7 +54,9 @@ FAMILY: dict[str, tuple[Status, SubStatus]] = {
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if type(value) is str:  # nearly every value: skip the checks below
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return value.strip() if isinstance(value, str) else ""
 

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 
@@ -46,7 +47,7 @@ _RETURN_SUBS = frozenset({SubStatus.RETURNING, SubStatus.RETURNED_TO_SENDER})
 
 
 def problem(status: int, title: str, detail: str) -> web.Response:
-    return web.json_response({"title": title, "status": status, "detail": detail}, status=status, content_type=PROBLEM)
+    return json_response({"title": title, "status": status, "detail": detail}, status=status, content_type=PROBLEM)
 
 
 def _event(step: Step) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
             return problem(404, "No result found", "No shipment with given tracking number found.")
         shipment = render_shipment(journey, steps)
         shipment["id"] = number
-        return web.json_response(
+        return json_response(
             {
                 "url": f"/shipments?trackingNumber={number}&offset=0&limit=5",
                 "shipments": [shipment],

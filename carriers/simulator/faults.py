@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from carriers.base import Clock
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import Faults, SimState
 
 ADMIN_PREFIX = "/_sim/"
@@ -70,13 +71,13 @@ def fault_middleware(state: SimState, codes: Iterable[str]) -> Middleware:
             await asyncio.sleep(faults.latency_ms / 1000)
         if fate == "429":
             headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
-            return web.json_response(
+            return json_response(
                 {"status": 429, "title": "Too Many Requests", "detail": "simulated rate limit"},
                 status=429,
                 headers=headers,
             )
         if fate in ("500", "503"):
-            return web.json_response(
+            return json_response(
                 {"status": int(fate), "title": "Simulated failure"},
                 status=int(fate),
             )
@@ -133,7 +134,7 @@ def add_admin_routes(app: web.Application, state: SimState) -> None:
     base_clock = state.clock
 
     async def get_faults(request: web.Request) -> web.Response:
-        return web.json_response(asdict(state.faults))
+        return json_response(asdict(state.faults))
 
     async def put_faults(request: web.Request) -> web.Response:
         try:
@@ -142,14 +143,14 @@ def add_admin_routes(app: web.Application, state: SimState) -> None:
                 raise ValueError("expected a JSON object")
             state.faults = apply_faults(state.faults, changes)
         except (ValueError, json.JSONDecodeError) as err:
-            return web.json_response({"error": str(err)}, status=400)
-        return web.json_response(asdict(state.faults))
+            return json_response({"error": str(err)}, status=400)
+        return json_response(asdict(state.faults))
 
     async def get_stats(request: web.Request) -> web.Response:
         by_carrier: Counter[str] = Counter()
         for (code, _number), count in state.lookups.items():
             by_carrier[code] += count
-        return web.json_response(
+        return json_response(
             {
                 "requests": dict(state.requests),
                 "lookups": sum(state.lookups.values()),
@@ -174,9 +175,9 @@ def add_admin_routes(app: web.Application, state: SimState) -> None:
                     raise ValueError("'offset_seconds' must be a number")
                 offset = timedelta(seconds=seconds)
         except (ValueError, json.JSONDecodeError, OverflowError) as err:
-            return web.json_response({"error": str(err)}, status=400)
+            return json_response({"error": str(err)}, status=400)
         state.clock = offset_clock(base_clock, offset)
-        return web.json_response({"offset_seconds": offset.total_seconds(), "now": state.clock().isoformat()})
+        return json_response({"offset_seconds": offset.total_seconds(), "now": state.clock().isoformat()})
 
     app.router.add_get(ADMIN_PREFIX + "faults", get_faults)
     app.router.add_put(ADMIN_PREFIX + "faults", put_faults)

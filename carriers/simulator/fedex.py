@@ -7,7 +7,6 @@ the adapter can still recover the exact instant.
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 from carriers.timezones import zone_for
@@ -140,7 +140,7 @@ def track_result(number: str, journey: Journey, now: datetime, unique_id: str) -
 
 def _error(status: int, code: str, message: str) -> web.Response:
     body = {"transactionId": str(uuid.uuid4()), "errors": [{"code": code, "message": message}]}
-    return web.json_response(body, status=status)
+    return json_response(body, status=status)
 
 
 def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: JourneyLookup | None = None) -> None:
@@ -162,7 +162,7 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
             )
         issued = f"{CODE}-{secrets.token_urlsafe(16)}"
         state.tokens[issued] = state.clock() + timedelta(seconds=state.faults.token_ttl)
-        return web.json_response(
+        return json_response(
             {"access_token": issued, "token_type": "bearer", "expires_in": EXPIRES_IN, "scope": "CXS-TP"}
         )
 
@@ -206,7 +206,7 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
                         items.append(track_result(number, older, now, f"11111~{number}~FDEG"))
             complete.append({"trackingNumber": number, "trackResults": items})
         payload = {"transactionId": str(uuid.uuid4()), "output": {"completeTrackResults": complete}}
-        return web.Response(text=json.dumps(payload), content_type="application/json")
+        return json_response(payload)
 
     app.router.add_post(f"{prefix}/oauth/token", token)
     app.router.add_post(f"{prefix}/track/v1/trackingnumbers", track)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from carriers.simulator.journey import Journey, Step
 from carriers.simulator.journeys import journey_for
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 
@@ -79,7 +80,7 @@ def route_resp(number: str, journey: Journey | None, state: SimState) -> dict[st
 
 
 def envelope(code: str, message: str = "", data: dict[str, Any] | None = None) -> web.Response:
-    return web.json_response(
+    return json_response(
         {
             "apiErrorMsg": message,
             "apiResponseID": uuid.uuid4().hex.upper(),

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 from carriers.track17 import (
@@ -163,7 +164,7 @@ def render_entry(journey: Journey, steps: list[Step]) -> dict[str, Any]:
 
 
 def _envelope(code: int, data: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response({"code": code, "data": data}, status=status)
+    return json_response({"code": code, "data": data}, status=status)
 
 
 def _refused(code: int, message: str, status: int = 200) -> web.Response:

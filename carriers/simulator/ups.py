@@ -19,6 +19,7 @@ from aiohttp import web
 
 from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 from carriers.timezones import zone_for
@@ -139,7 +140,7 @@ def render_package(journey: Journey, steps: list[Step]) -> dict[str, Any]:
 
 
 def _errors(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"response": {"errors": [{"code": code, "message": message}]}}, status=status)
+    return json_response({"response": {"errors": [{"code": code, "message": message}]}}, status=status)
 
 
 def _basic(header: str) -> tuple[str, str] | None:
@@ -167,7 +168,7 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
         issued = f"{CODE}-{secrets.token_urlsafe(16)}"
         now = state.clock()
         state.tokens[issued] = now + timedelta(seconds=state.faults.token_ttl)
-        return web.json_response(
+        return json_response(
             {
                 "token_type": "Bearer",
                 "issued_at": str(int(now.timestamp() * 1000)),
@@ -206,7 +207,7 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
             package = render_package(journey, steps)
             package["trackingNumber"] = number
             shipment = {"inquiryNumber": number, "package": [package]}
-        return web.json_response({"trackResponse": {"shipment": [shipment]}})
+        return json_response({"trackResponse": {"shipment": [shipment]}})
 
     app.router.add_post(f"{prefix}/security/v1/oauth/token", token)
     app.router.add_get(f"{prefix}/api/track/v1/details/{{number}}", details)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 
@@ -130,7 +131,7 @@ def _error(status: int, message: str, code: str, title: str = "") -> web.Respons
             "errors": [{"status": str(status), "code": code, "title": title or message, "detail": ""}],
         },
     }
-    return web.json_response(body, status=status)
+    return json_response(body, status=status)
 
 
 NOT_YET = (
@@ -156,13 +157,13 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
         creds = state.creds
         if form.get("client_id") != creds.client_id or form.get("client_secret") != creds.client_secret:
             body = {"error": "invalid_client", "error_description": "Client authentication failed"}
-            return web.json_response(body, status=401)
+            return json_response(body, status=401)
         if form.get("grant_type") != "client_credentials":
-            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+            return json_response({"error": "unsupported_grant_type"}, status=400)
         issued = f"{CODE}-{secrets.token_urlsafe(16)}"
         ttl = state.faults.token_ttl
         state.tokens[issued] = state.clock() + timedelta(seconds=ttl)
-        return web.json_response(
+        return json_response(
             {
                 "access_token": issued,
                 "token_type": "Bearer",
@@ -185,7 +186,7 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
         steps = journey.visible(state.clock()) if journey is not None else []
         if journey is None or not steps:
             return _error(400, NOT_YET, "150001")
-        return web.json_response(render(number, journey, steps))
+        return json_response(render(number, journey, steps))
 
     app.router.add_post(f"{prefix}/oauth2/v3/token", token)
     app.router.add_get(f"{prefix}/tracking/v3/tracking/{{number}}", track)

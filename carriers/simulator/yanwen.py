@@ -15,6 +15,7 @@ from aiohttp import web
 
 from carriers.simulator.journey import Journey, Step, zone
 from carriers.simulator.journeys import journey_for
+from carriers.simulator.responses import json_response
 from carriers.simulator.state import SimState
 from carriers.status import Status, SubStatus
 
@@ -77,14 +78,14 @@ def add_routes(app: web.Application, state: SimState, prefix: str, *, journeys: 
 
     async def tracking(request: web.Request) -> web.Response:
         if request.headers.get("Authorization", "") != state.creds.api_key:
-            return web.json_response({"code": 401, "message": "Unauthorized"}, status=401)
+            return json_response({"code": 401, "message": "Unauthorized"}, status=401)
         numbers = [n.strip() for n in request.query.get("nums", "").split(",") if n.strip()]
         if not numbers or len(numbers) > BATCH_LIMIT:
-            return web.json_response({"code": 1, "message": f"nums must hold 1-{BATCH_LIMIT} numbers"})
+            return json_response({"code": 1, "message": f"nums must hold 1-{BATCH_LIMIT} numbers"})
         items = []
         for number in numbers:
             state.lookups[(CODE, number)] += 1
             items.append(result(number, lookup(number, CODE, state), state))
-        return web.json_response({"code": 0, "message": "success", "result": items, "elapsedMilliseconds": 3})
+        return json_response({"code": 0, "message": "success", "result": items, "elapsedMilliseconds": 3})
 
     app.router.add_get(f"{prefix}/api/tracking", tracking)

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 
 from tracker.db import create_sessionmaker, engine_for
 from tracker.models import Order, Shipment, TrackingEvent
@@ -142,7 +143,7 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
                 ).all()
                 assert row_a == row_b
         async with sessions() as session:
-            events = (await session.execute(select(TrackingEvent).order_by(TrackingEvent.fingerprint))).scalars()
+            events = await session.exec(select(TrackingEvent).order_by(col(TrackingEvent.fingerprint)))
             by_shipment: dict[str, list[tuple[Any, ...]]] = {"a": [], "b": []}
             for e in events:
                 by_shipment[e.shipment_id].append(
@@ -151,7 +152,7 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
             assert by_shipment["a"] == [row for row in by_shipment["b"] if row[0] != "fp-new"]
             assert len(by_shipment["b"]) == len(INSTANTS) + 1
             assert by_shipment["b"][0][1] == INSTANTS[0]  # fp0 kept its first copy
-            ships = {s.id: s for s in (await session.execute(select(Shipment))).scalars()}
+            ships = {s.id: s for s in await session.exec(select(Shipment))}
             a, b = ships["a"], ships["b"]
             for name in ("status", "delivered_at", "next_poll_at", "active", "poll_count", "signed_by", "created_at"):
                 assert getattr(a, name) == getattr(b, name), name

@@ -50,7 +50,8 @@ def _utc_sqlite(value: datetime | None) -> str | None:
         if value.tzinfo is None:
             raise ValueError("naive datetime refused; use an aware UTC datetime")
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # the first 26 characters leave out "+00:00"; cheaper than replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _utc_postgres(value: datetime | None) -> datetime | None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,12 +45,13 @@ def subscribed(endpoints: Sequence[WebhookEndpoint], event_type: str) -> list[We
 
 
 def payload(event_type: str, data: dict[str, Any], now: datetime) -> str:
-    return json.dumps(
-        {"type": event_type, "timestamp": _iso(now), "data": data},
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
+    document = {"type": event_type, "timestamp": _iso(now), "data": data}
+    try:
+        # datetimes go through `default` as with json.dumps, so both write the same text
+        return orjson.dumps(document, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except orjson.JSONEncodeError:
+        # what orjson refuses (integers beyond 64 bits, non-string keys) json.dumps writes
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def message_rows(
