@@ -35,8 +35,8 @@ class _Plan:
     sql: str
     #: the row keys in the statement's parameter order
     names: tuple[str, ...]
-    #: one converter per name, None where the value goes to the driver as it is
-    converters: tuple[Converter | None, ...]
+    #: (position, converter) of the values that are not handed to the driver as they are
+    converters: tuple[tuple[int, Converter], ...]
 
 
 _plans: dict[tuple[Any, ...], _Plan] = {}
@@ -78,13 +78,21 @@ def _compile(statement: Any, dialect: Dialect, table: Table, names: Sequence[str
     return _Plan(
         sql=compiled.string,
         names=columns,
-        converters=tuple(converter(table, name, dialect) for name in columns),
+        converters=tuple(
+            (i, f) for i, f in enumerate(converter(table, name, dialect) for name in columns) if f is not None
+        ),
     )
 
 
 def _tuples(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    pairs = tuple(zip(plan.names, plan.converters, strict=True))
-    return [tuple(row[n] if f is None else f(row[n]) for n, f in pairs) for row in rows]
+    names, converters = plan.names, plan.converters
+    out = []
+    for row in rows:
+        values = [row[n] for n in names]
+        for i, convert in converters:
+            values[i] = convert(values[i])
+        out.append(tuple(values))
+    return out
 
 
 async def insert_rows(
