@@ -7,7 +7,8 @@ naive one (a pick-up "date" at midnight) is read in the zone of its scan locatio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import aiohttp
@@ -28,7 +29,7 @@ from carriers.base import (
     with_token_refresh,
 )
 from carriers.status import Status, SubStatus, unknown_code
-from carriers.timezones import from_offset, resolve_local, split_iso, wall_clock
+from carriers.timezones import from_offset, resolve_local, shown_time, split_iso, wall_clock
 
 DEFAULT_BASE_URL = "https://apis.fedex.com"
 AUTH_PATH = "/oauth/token"
@@ -38,6 +39,7 @@ NOT_FOUND = "TRACKING.TRACKINGNUMBER.NOTFOUND"
 #: FedEx's home zone (Memphis); used only when a naive date has no usable scan location
 FALLBACK_ZONE = "America/Chicago"
 CODE = "fedex"
+_MINUTE = timedelta(minutes=1)
 
 _IT = Status.IN_TRANSIT
 #: eventType / derivedStatusCode / latestStatusDetail.code -> (status, sub-status)
@@ -80,17 +82,32 @@ def _text(value: Any) -> str:
 
 def _location(raw: Any) -> Location | None:
     d = _obj(raw)
+    key = (d.get("city"), d.get("stateOrProvinceCode"), d.get("countryCode"), d.get("postalCode"))
+    try:
+        return _place(*key)
+    except TypeError:  # an unhashable value (a list or an object) is no text anyway
+        return _place(*(v if isinstance(v, str) else None for v in key))
+
+
+# Scans come from a few thousand depots, named the same way on every poll.
+@lru_cache(maxsize=4096)
+def _place(city: Any, region: Any, country: Any, postcode: Any) -> Location | None:
     loc = Location(
-        city=_text(d.get("city")) or None,
-        region=_text(d.get("stateOrProvinceCode")) or None,
-        country=_text(d.get("countryCode")).upper() or None,
-        postcode=_text(d.get("postalCode")) or None,
+        city=_text(city) or None,
+        region=_text(region) or None,
+        country=_text(country).upper() or None,
+        postcode=_text(postcode) or None,
     )
     return loc if any((loc.city, loc.region, loc.country, loc.postcode)) else None
 
 
 def _instant(text: str, place: Location | None) -> tuple[datetime, TimeBasis, str, int]:
     """A FedEx date -> (UTC instant, basis, local wall-clock, offset minutes)."""
+    parsed = datetime.fromisoformat(text)
+    given = parsed.utcoffset()
+    if given is not None and not given.seconds % 60 and not given.microseconds:
+        # the usual form ("2026-01-05T08:30:00+08:00"): one conversion, same result as below
+        return parsed.astimezone(UTC), TimeBasis.OFFSET_GIVEN, shown_time(text, parsed), given // _MINUTE
     wall, offset = split_iso(text)
     if offset is not None:
         return from_offset(wall, offset), TimeBasis.OFFSET_GIVEN, wall_clock(wall), offset
