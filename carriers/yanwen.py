@@ -8,6 +8,7 @@ as "+8" (hours), so the instant is exact (`offset_given`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from carriers.base import (
@@ -21,7 +22,7 @@ from carriers.base import (
     load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
-from carriers.timezones import from_offset, parse_offset, resolve_local, split_iso, wall_clock
+from carriers.timezones import from_offset, parse_offset, resolve_local, shown_time, split_iso
 
 DEFAULT_BASE_URL = "http://trackapi.yanwentech.com"
 TRACK_PATH = "/api/tracking"
@@ -70,16 +71,32 @@ def status_of(code: str) -> tuple[Status, SubStatus]:
     return unknown_code(CODE, code or "?", Status.IN_TRANSIT)
 
 
+# Zones and places repeat on every checkpoint: read each form once.
+@lru_cache(maxsize=256)
+def _zone(text: str) -> int | None:
+    try:
+        return parse_offset(text)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _place(name: str) -> Location | None:
+    return Location(city=name) if name else None
+
+
 def _checkpoint(raw: Any) -> CarrierEvent:
     if not isinstance(raw, dict):
         raise ValueError("checkpoint is not an object")
     place = _text(raw.get("location"))
-    wall, given = split_iso(_text(raw.get("time_stamp")))
+    stamp = _text(raw.get("time_stamp"))
+    wall, given = split_iso(stamp)
     zone_text = _text(raw.get("time_zone"))
-    try:
-        offset: int | None = parse_offset(zone_text) if zone_text else given
-    except ValueError:
-        offset = given
+    offset = given
+    if zone_text:
+        zone = _zone(zone_text)
+        if zone is not None:
+            offset = zone
     if offset is not None:
         at, basis, minutes = from_offset(wall, offset), TimeBasis.OFFSET_GIVEN, offset
     else:
@@ -89,12 +106,12 @@ def _checkpoint(raw: Any) -> CarrierEvent:
     return CarrierEvent(
         occurred_at=at,
         time_basis=basis,
-        local_time=wall_clock(wall),
+        local_time=shown_time(stamp, wall),
         status=status,
         sub_status=sub,
         raw_code=code,
         description=_text(raw.get("message")),
-        location=Location(city=place) if place else None,
+        location=_place(place),
         provider=CODE,
         utc_offset_minutes=minutes,
     )
