@@ -13,6 +13,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from carriers.base import (
@@ -27,7 +28,7 @@ from carriers.base import (
     load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
-from carriers.timezones import resolve_local, split_iso, wall_clock, zone_for
+from carriers.timezones import resolve_local, shown_time, split_iso, wall_clock, zone_for
 
 log = logging.getLogger("carriers.track17")
 
@@ -121,6 +122,8 @@ def _arr(value: Any) -> list[Any]:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # nearly every value
+        return value.strip()
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -153,8 +156,12 @@ def map_status(status: str, sub_status: str) -> tuple[Status, SubStatus]:
 
 
 def _event_status(event: dict[str, Any]) -> tuple[Status, SubStatus, str]:
-    sub = _text(event.get("sub_status"))
-    stage = _text(event.get("stage"))
+    return _status_of(_text(event.get("sub_status")), _text(event.get("stage")))
+
+
+# A few dozen (sub-status, stage) pairs exist; unknown ones are still logged once each.
+@lru_cache(maxsize=1024)
+def _status_of(sub: str, stage: str) -> tuple[Status, SubStatus, str]:
     if sub:
         main = sub.split("_", 1)[0]
         status, substatus = map_status(main, sub)
@@ -193,7 +200,7 @@ def _event_time(
             local = None
         if local is not None and offset is not None:
             instant = datetime.fromisoformat(iso).astimezone(UTC)
-            return instant, TimeBasis.OFFSET_GIVEN, wall_clock(local), offset
+            return instant, TimeBasis.OFFSET_GIVEN, shown_time(iso, local), offset
     given = _aware_utc(utc_text) if utc_text else None
     if given is not None:
         shown = wall_clock(local) if local is not None else wall_clock(given)
@@ -228,11 +235,21 @@ def _parse_when(text: str, country: str | None) -> datetime | None:
 
 def _location(address: Any) -> Location | None:
     a = _obj(address)
+    key = (a.get("city"), a.get("state"), a.get("country"), a.get("postal_code"))
+    try:
+        return _place(*key)
+    except TypeError:  # an unhashable value (a list or an object) is no text anyway
+        return _place(*(v if isinstance(v, str) else None for v in key))
+
+
+# Scans come from a few thousand depots, named the same way on every poll.
+@lru_cache(maxsize=4096)
+def _place(city: Any, state: Any, country: Any, postcode: Any) -> Location | None:
     loc = Location(
-        city=_text(a.get("city")) or None,
-        region=_text(a.get("state")) or None,
-        country=_country(a.get("country")),
-        postcode=_text(a.get("postal_code")) or None,
+        city=_text(city) or None,
+        region=_text(state) or None,
+        country=_country(country),
+        postcode=_text(postcode) or None,
     )
     return loc if any((loc.city, loc.region, loc.country, loc.postcode)) else None
 

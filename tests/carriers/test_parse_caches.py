@@ -1,5 +1,5 @@
-"""FedEx's parsing shortcuts give exactly what the plain forms give: the offset-given
-instant against `split_iso` + `from_offset`, and the depot cache against a fresh read."""
+"""Parsing shortcuts of FedEx and 17TRACK give exactly what the plain forms give: the
+offset-given instant against `split_iso` + `from_offset`, and the depot caches against a fresh read."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from carriers.base import Location, TimeBasis
 from carriers.fedex import _instant, _location
 from carriers.timezones import from_offset, split_iso, wall_clock
+from carriers.track17 import _location as track17_location
 
 PROPS = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
@@ -56,3 +57,23 @@ def test_depot_cache_reads_like_a_fresh_read(city: Any, region: Any, country: An
     expected = fresh if any((fresh.city, fresh.region, fresh.country, fresh.postcode)) else None
     assert _location(raw) == expected
     assert _location(raw) == expected  # and again, from the cache
+
+
+@PROPS
+@given(TEXTS, TEXTS, TEXTS, TEXTS)
+def test_17track_depot_cache_reads_like_a_fresh_read(city: Any, state: Any, country: Any, postcode: Any) -> None:
+
+    def text(v: Any) -> str:
+        return v.strip() if isinstance(v, str) else ""
+
+    code = text(country).upper()
+    fresh = Location(
+        city=text(city) or None,
+        region=text(state) or None,
+        country=code if len(code) == 2 and code.isalpha() else None,
+        postcode=text(postcode) or None,
+    )
+    expected = fresh if any((fresh.city, fresh.region, fresh.country, fresh.postcode)) else None
+    raw = {"city": city, "state": state, "country": country, "postal_code": postcode}
+    assert track17_location(raw) == expected
+    assert track17_location(raw) == expected
