@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, update
@@ -42,6 +43,9 @@ class _Plan:
 _plans: dict[tuple[Any, ...], _Plan] = {}
 
 
+# A batch repeats instants (the poll's own `now` in recorded_at, updated_at,
+# last_polled_at...); equal aware datetimes are the same instant, so the same text.
+@lru_cache(maxsize=4096)
 def _utc_sqlite(value: datetime | None) -> str | None:
     # sqlite's DATETIME stores "YYYY-MM-DD HH:MM:SS.ffffff" of naive UTC (UTCDateTime)
     if value is None:
