@@ -25,9 +25,16 @@ class Candidate:
     check_digit_ok: bool | None  # None: the format has no check digit
 
 
+#: ASCII characters that are not letters or digits, deleted by `str.translate`
+_ASCII_SEPARATORS = {i: None for i in range(128) if not chr(i).isalnum()}
+
+
 def normalize(number: str) -> str:
     """Upper case, with spaces, dashes and other separators removed."""
-    return "".join(ch for ch in number.upper() if ch.isalnum())
+    upper = number.upper()
+    if upper.isascii():  # the usual case, without a Python-level loop over characters
+        return upper.translate(_ASCII_SEPARATORS)
+    return "".join(ch for ch in upper if ch.isalnum())
 
 
 # --- check digits -----------------------------------------------------------------------

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carriers import ADAPTERS
 from carriers.detect import AGGREGATOR, describe, detect, normalize
@@ -177,6 +179,7 @@ def test_generated_valid_numbers(kind: str, code: str, number: str) -> None:
 
 def test_normalization_of_spaces_dashes_case() -> None:
     assert normalize(" 1z 023e-2x02 1432 3462 ") == "1Z023E2X0214323462"
+    assert normalize("ｒｒ１２３-中 ß") == "ＲＲ１２３中SS"  # full-width forms and letters kept, as isalnum() says
     assert detect("1z 023e2x0 2143-23462") == ["ups"]
     assert detect("rr 123 456 785 cn") == [AGGREGATOR]
 
@@ -198,9 +201,7 @@ def test_aggregator_never_a_guess_of_its_own() -> None:
         codes = detect(number)
         if AGGREGATOR in codes:
             assert codes[-1] == AGGREGATOR
-            assert any(
-                c.kind in {"s10", "s10_us", "sf_express", "yunexpress", "cainiao"} for c in describe(number)
-            )
+            assert any(c.kind in {"s10", "s10_us", "sf_express", "yunexpress", "cainiao"} for c in describe(number))
 
 
 def test_every_code_is_registered() -> None:
@@ -294,3 +295,9 @@ def test_gs1_formats_refuse_every_corruption(number: str) -> None:
 def test_detect_drops_failed_check_digits_but_describe_keeps_them() -> None:
     assert detect("RR123456786CN") == []
     assert [(c.kind, c.check_digit_ok) for c in describe("RR123456786CN")] == [("s10", False)]
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(st.text(max_size=40))
+def test_normalize_keeps_exactly_the_letters_and_digits(text: str) -> None:
+    assert normalize(text) == "".join(ch for ch in text.upper() if ch.isalnum())
