@@ -4,20 +4,26 @@ numbers and running totals on every page, the cache and the process pool."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import barcode
 import pytest
+from barcode.writer import SVGWriter
 from pypdf import PdfReader
+from weasyprint import HTML, Attachment
 
 from tests.customs import header, lines
 from tracker.customs import KINDS
+from tracker.customs.barcodes import code128
 from tracker.customs.documents import Dossier, context
-from tracker.customs.render import Renderer, render_html, write_pdf
+from tracker.customs.render import ATTACHMENT_NAME, BASE_URL, Renderer, _fetcher, render_html, write_pdf
 from tracker.customs.sdr import Rates
 from tracker.customs.validation import validate
 
@@ -107,6 +113,37 @@ def test_barcodes_and_qr_are_inline_svg() -> None:
     html, _ = html_for("cn22")
     assert html.count("<svg") >= 2  # Code 128 of the waybill and the QR to the tracking page
     assert "<img" not in html
+
+
+@pytest.mark.parametrize("value", ["TRK0000000001", "INV-2026-0001", "dcl_01TEST", "0", "1234567890", "~ !" * 26])
+def test_code128_draws_the_bars_python_barcode_draws(value: str) -> None:
+    buf = io.BytesIO()
+    barcode.get("code128", value, writer=SVGWriter()).write(
+        buf, options={"module_height": 9.0, "module_width": 0.25, "write_text": False, "quiet_zone": 2.0}
+    )
+    svg = re.sub(r"<!--.*?-->", "", re.sub(r"^.*?(?=<svg)", "", buf.getvalue().decode(), count=1, flags=re.S))
+    svg = svg.replace('style="fill:black;"', 'fill="black"').replace('style="fill:white"', 'fill="white"')
+    assert code128(value) == svg.replace(' id="barcode_group"', "")
+
+
+def test_a_worker_reusing_its_fonts_writes_the_same_bytes_as_a_fresh_render() -> None:
+    html, dossier = html_for("cbec_export_list")
+    attachment = Renderer.attachment(dossier.as_json())
+    first = write_pdf(html, attachment, WHEN.isoformat())
+    fetcher = _fetcher()
+    doc = Attachment(
+        string=attachment,
+        name=ATTACHMENT_NAME,
+        description="Declaration dossier (JSON)",
+        relationship="Data",
+        created=WHEN,
+        modified=WHEN,
+        url_fetcher=fetcher,
+    )
+    fresh = HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).write_pdf(
+        pdf_variant="pdf/a-3b", attachments=[doc], pdf_identifier=hashlib.md5(attachment).digest()
+    )
+    assert write_pdf(html, attachment, WHEN.isoformat()) == first == fresh
 
 
 async def test_renderer_caches_by_content_and_uses_the_executor() -> None:
