@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 import secrets
 from collections.abc import Sequence
@@ -55,17 +56,22 @@ def _as_tuple(secret_or_secrets: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    # Every delivery to an endpoint signs with the same secrets: decode and check each once.
+    _check_secret(secret)
+    return Webhook(secret)
+
+
 def sign(secret_or_secrets: str | Sequence[str], msg_id: str, timestamp: datetime, body: bytes | str) -> str:
     """Return the `webhook-signature` value: one `v1,<sig>` per active secret."""
-    chosen = _as_tuple(secret_or_secrets)
-    for secret in chosen:
-        _check_secret(secret)
+    signers = [_signer(secret) for secret in _as_tuple(secret_or_secrets)]
     _check_msg_id(msg_id)
     # The library re-stamps the datetime as UTC, so hand it the exact UTC second that
     # also goes into the `webhook-timestamp` header.
     at = datetime.fromtimestamp(_unix_seconds(timestamp), UTC)
     text = body.decode("utf-8") if isinstance(body, bytes) else body
-    return " ".join(Webhook(secret).sign(msg_id, at, text) for secret in chosen)
+    return " ".join(signer.sign(msg_id, at, text) for signer in signers)
 
 
 def headers(

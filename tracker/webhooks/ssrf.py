@@ -22,6 +22,7 @@ CGNAT, multicast and IPv6 forms that embed an IPv4 address.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
@@ -268,6 +269,13 @@ def check_url(url: str, *, allow_loopback: bool) -> ParsedTarget:
     return ParsedTarget(url=str(parsed), scheme=parsed.scheme, host=host, port=port, ip=ip)
 
 
+@functools.lru_cache(maxsize=4096)
+def _check_url_once(url: str, allow_loopback: bool) -> ParsedTarget:
+    # check_url depends on nothing but its arguments, and every delivery to an endpoint
+    # checks the same URL; a refusal raises and so is never cached.
+    return check_url(url, allow_loopback=allow_loopback)
+
+
 async def system_lookup(host: str) -> list[str]:
     """Resolve with the operating system's resolver (the default lookup)."""
     loop = asyncio.get_running_loop()
@@ -298,7 +306,7 @@ async def resolve_and_check(
     url: str, *, allow_loopback: bool, resolver: Lookup | None = None
 ) -> ResolvedTarget:
     """Check `url`, resolve its host once and refuse it if any address is refused."""
-    parsed = check_url(url, allow_loopback=allow_loopback)
+    parsed = _check_url_once(url, allow_loopback)
     if parsed.ip is not None:
         ips: tuple[str, ...] = (str(parsed.ip),)
     else:
