@@ -8,6 +8,7 @@ paths outside, http, data URLs, attachments) aborts the render."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import logging
@@ -110,7 +111,7 @@ def write_pdf(html: str, attachment: bytes, created_iso: str) -> bytes:
             attachments=[doc],
             pdf_identifier=hashlib.md5(attachment).digest(),  # noqa: S324
             font_config=tools.fonts,
-            finisher=serialize_once,
+            finisher=_serialize_once,
         )
     except FatalURLFetchingError as err:
         raise RefusedURL(str(err)) from None
@@ -129,8 +130,8 @@ _LOCAL = threading.local()
 
 def _tools() -> _Tools:
     """This thread's font configuration and fetcher, kept across renders: a fresh
-    FontConfiguration reloads fontconfig and reopens every face, about a sixth of a short
-    document's time. Per thread because Pango's font map is not thread-safe; per process
+    FontConfiguration reloads fontconfig and reopens every face, which costs a short document
+    10 to 20% of its time. Per thread because Pango's font map is not thread-safe; per process
     because a forked child must not share its parent's."""
     tools: _Tools | None = getattr(_LOCAL, "tools", None)
     if tools is None or tools.pid != os.getpid():
@@ -159,7 +160,7 @@ class _Serialized(pydyf.Object):  # type: ignore[misc]
         return self._compressible
 
 
-def serialize_once(_document: Any, pdf: Any) -> None:
+def _serialize_once(_document: Any, pdf: Any) -> None:
     """WeasyPrint finisher, run just before the file is written. PDF/A needs a file identifier,
     and pydyf derives it by serializing every object a second time, deflating each stream
     again; freezing the bytes first leaves the file identical at half the serializing cost."""
@@ -180,6 +181,10 @@ def _warm_up() -> None:
         write_pdf(_WARM_HTML, b"{}", "2026-01-01T00:00:00+00:00")
     except Exception:  # a broken initializer would break the whole pool; real renders report it
         log.warning("PDF worker warm-up failed", exc_info=True)
+    # what is alive now (modules, fonts) lives as long as the worker: spare the cycle
+    # collector rescanning it during every long render
+    gc.collect()
+    gc.freeze()
 
 
 def cjk_font_available() -> bool:
