@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from tracker.clock import utc_now
@@ -86,7 +87,7 @@ async def start_receiver(rx: Receiver) -> tuple[web.AppRunner, int]:
     return runner, int(runner.addresses[0][1])
 
 
-async def setup_db(url: str | None, tmp: Path) -> tuple[Any, str]:
+async def setup_db(url: str | None, tmp: Path) -> tuple[AsyncEngine, str]:
     """Create the tables in a temp SQLite file or a fresh PostgreSQL schema."""
     schema = ""
     if url is None:
@@ -152,10 +153,10 @@ async def commit_messages(
     committed.update((m["id"], at) for m in messages)
 
 
-async def dispatcher_loop(sm: SessionMaker, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+async def dispatcher_loop(engine: AsyncEngine, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
     owner = "bench-" + secrets.token_hex(3)
     while not stop.is_set():
-        sent = await drain(sm, http, clock=utc_now, settings=SETTINGS, owner=owner, rand=random.random)
+        sent = await drain(engine, http, clock=utc_now, settings=SETTINGS, owner=owner, rand=random.random)
         if sent == 0:
             await asyncio.sleep(0.002)  # idle poll, like the scheduler tick but tighter
 
@@ -181,6 +182,7 @@ async def bare_loop(port: int, count: int, rx: Receiver) -> float:
 
 async def throughput(
     sm: SessionMaker,
+    engine: AsyncEngine,
     http: aiohttp.ClientSession,
     rx: Receiver,
     seller_id: str,
@@ -193,7 +195,7 @@ async def throughput(
     rx.reset(count)
     stop = asyncio.Event()
     started = time.perf_counter()
-    task = asyncio.create_task(dispatcher_loop(sm, http, stop))
+    task = asyncio.create_task(dispatcher_loop(engine, http, stop))
     await asyncio.wait_for(rx.done.wait(), timeout=600)
     elapsed = time.perf_counter() - started
     stop.set()
@@ -203,6 +205,7 @@ async def throughput(
 
 async def latency(
     sm: SessionMaker,
+    engine: AsyncEngine,
     http: aiohttp.ClientSession,
     rx: Receiver,
     seller_id: str,
@@ -221,7 +224,7 @@ async def latency(
     total = max(1, round(rate * seconds))
     rx.reset(total)
     stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher_loop(sm, http, stop))
+    task = asyncio.create_task(dispatcher_loop(engine, http, stop))
     started = time.perf_counter()
     sent = 0
     for tick in itertools.count(1):
@@ -256,8 +259,10 @@ async def run(quick: bool, database_url: str | None) -> list[dict[str, Any]]:
             seller_id, endpoints = await make_endpoints(sm, port)
             await bare_loop(port, min(count, 1000), rx)  # warm both sides' connection pools
             bare = await bare_loop(port, count, rx)
-            rate = await throughput(sm, http, rx, seller_id, endpoints, count)
-            waits, achieved = await latency(sm, http, rx, seller_id, endpoints, TARGET_LOAD, seconds, offset=count)
+            rate = await throughput(sm, engine, http, rx, seller_id, endpoints, count)
+            waits, achieved = await latency(
+                sm, engine, http, rx, seller_id, endpoints, TARGET_LOAD, seconds, offset=count
+            )
         finally:
             await http.close()
             if schema:

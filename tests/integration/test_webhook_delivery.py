@@ -109,7 +109,7 @@ async def dispatch(
 
 async def drain_all(app: web.Application, clock: FakeClock, settings: WebhookSettings) -> int:
     return await drain(
-        app[keys.SESSIONMAKER], app[WEBHOOK_HTTP], clock=clock, settings=settings, owner="pump", rand=lambda: 0.5
+        app[keys.ENGINE], app[WEBHOOK_HTTP], clock=clock, settings=settings, owner="pump", rand=lambda: 0.5
     )
 
 
@@ -546,3 +546,35 @@ async def test_the_periodic_job_drains_what_is_due(
     await tick(app)
     assert sorted(rx.ids()) == sorted(sent)
     assert await delivery_states(app, endpoint["id"]) == ["succeeded"] * 7
+
+
+async def test_drain_settles_every_outcome_like_a_single_pass(
+    client: Client,
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
+    receiver: tuple[Receiver, TestServer],
+) -> None:
+    rx, server = receiver
+    rx.script["/boom"] = [(500, {})]
+    rx.script["/gone"] = [(410, {})]
+    ok, boom, gone = [await add_endpoint(client, seller, str(server.make_url(p))) for p in ("/ok", "/boom", "/gone")]
+    sent = {e["id"]: await test_message(client, seller, e["id"]) for e in (ok, boom, gone)}
+    # the three, then the disabled notice to the two endpoints still enabled
+    assert await drain_all(app, clock, app[keys.SETTINGS].webhooks) == 5
+    states = {}
+    for endpoint_id, msg_id in sent.items():
+        [delivery] = (await log_of(client, seller, msg_id))["deliveries"]
+        states[endpoint_id] = (delivery["state"], delivery["last_status"], delivery["next_attempt_at"])
+    assert states[ok["id"]][:2] == ("succeeded", 200)
+    assert states[boom["id"]] == ("pending", 500, (clock() + timedelta(seconds=5)).isoformat())
+    assert states[gone["id"]][:2] == ("failed", 410)
+    row = await endpoint_row(app, gone["id"])
+    assert (row.enabled, row.disabled_reason) == (False, "gone: the endpoint answered 410")
+    notices = await (
+        await client.get("/v1/webhook-messages?event_type=endpoint.disabled", headers=seller.headers)
+    ).json()
+    [notice] = notices["data"]
+    assert notice["payload"]["data"]["id"] == gone["id"]
+    assert sorted(r.path for r in rx.requests if r.headers["webhook-id"] == notice["id"]) == ["/boom", "/ok"]
+    assert (await endpoint_row(app, ok["id"])).last_success_at == clock()

@@ -28,8 +28,25 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    Table,
+    all_,
+    and_,
+    any_,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker import keys
@@ -108,6 +125,20 @@ class Held:
 NOTHING_HELD = Held()
 
 
+def _among(conn: AsyncConnection, column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:
+    """`column IN values`. On PostgreSQL `= ANY(array)`: one statement text for any number
+    of values, so the driver prepares it once instead of once per length."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(String)))
+    return column.in_(values)
+
+
+def _not_among(conn: AsyncConnection, column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:
+    if conn.dialect.name == "postgresql":
+        return column != all_(literal(list(values), ARRAY(String)))
+    return column.not_in(values)
+
+
 def _due(now: datetime) -> ColumnElement[bool]:
     return and_(
         _DLV.c.state == "pending",
@@ -123,55 +154,69 @@ def _signing_secrets(secret: str, previous: str | None, expires: datetime | None
     return (secret,)
 
 
-def _due_rows(now: datetime, skip_endpoints: Collection[str]) -> Select[Any]:
+def _due_rows(conn: AsyncConnection, now: datetime, skip_endpoints: Collection[str]) -> Select[Any]:
     query = (
         select(_DLV.c.id, _DLV.c.endpoint_id, _DLV.c.next_attempt_at)
         .join_from(_DLV, _EP, _EP.c.id == _DLV.c.endpoint_id)
         .where(_due(now), _EP.c.enabled == True)  # noqa: E712
     )
     if skip_endpoints:
-        query = query.where(_DLV.c.endpoint_id.not_in(skip_endpoints))
+        query = query.where(_not_among(conn, _DLV.c.endpoint_id, skip_endpoints))
     return query
 
 
+def _locked(query: Select[Any]) -> Select[Any]:
+    """The rows of `query` with their message, locked for this claim; rows locked by
+    another dispatcher are skipped."""
+    return (
+        query.add_columns(_MSG.c.id.label("message_id"), _MSG.c.payload)
+        .join(_MSG, _MSG.c.id == _DLV.c.message_id)
+        .with_for_update(skip_locked=True, of=_DLV)
+    )
+
+
 async def _scan(
-    conn: AsyncConnection, *, now: datetime, quota: Callable[[str], int], limit: int, skip: Collection[str]
-) -> list[str] | None:
-    """Walk the due deliveries oldest first and pick each endpoint's first `quota(endpoint)`.
+    conn: AsyncConnection, *, now: datetime, quota: Callable[[str], int], limit: int, held: Held, skip: set[str]
+) -> list[Row[Any]] | None:
+    """Walk the due deliveries oldest first, locking them, and pick each endpoint's first `quota`.
 
     Picks what ranking every due delivery per endpoint would, but reads only a page or
-    two; None when a few pages do not settle it.
+    two; None when a few pages do not settle it. Rows read but not picked stay locked
+    until the commit, which only makes other dispatchers pass over them meanwhile.
     """
     page = max(limit, _SCAN_PAGE)
     full = set(skip)
     seen: Counter[str] = Counter()
-    picked: list[str] = []
+    picked: list[Row[Any]] = []
     after: tuple[datetime, str] | None = None
     for _ in range(_SCAN_PAGES):
         # endpoints that got their share are left out of the next pages
-        query = _due_rows(now, full).order_by(_DLV.c.next_attempt_at, _DLV.c.id).limit(page)
+        query = _due_rows(conn, now, full).order_by(_DLV.c.next_attempt_at, _DLV.c.id).limit(page)
         if after is not None:
             query = query.where(tuple_(_DLV.c.next_attempt_at, _DLV.c.id) > tuple_(*after))
-        rows = (await conn.execute(query)).all()
-        for delivery_id, endpoint_id, _ in rows:
-            seen[endpoint_id] += 1
-            if seen[endpoint_id] <= quota(endpoint_id):
-                picked.append(delivery_id)
+        rows = (await conn.execute(_locked(query))).all()
+        for row in rows:
+            if row.id in held.leased:
+                continue  # re-armed while its old copy is out: see Held.leased
+            seen[row.endpoint_id] += 1
+            if seen[row.endpoint_id] <= quota(row.endpoint_id):
+                picked.append(row)
                 if len(picked) == limit:
                     return picked
-            if seen[endpoint_id] >= quota(endpoint_id):
-                full.add(endpoint_id)
+            if seen[row.endpoint_id] >= quota(row.endpoint_id):
+                full.add(row.endpoint_id)
         if len(rows) < page:
             return picked
-        after = (rows[-1][2], rows[-1][0])
+        after = (rows[-1].next_attempt_at, rows[-1].id)
     return None
 
 
 async def _ranked(
-    conn: AsyncConnection, *, now: datetime, per_endpoint: int, limit: int, skip: Collection[str]
-) -> list[str]:
+    conn: AsyncConnection, *, now: datetime, per_endpoint: int, limit: int, held: Held, skip: Collection[str]
+) -> list[Row[Any]]:
+    """The same pick by ranking every due delivery per endpoint in the database."""
     ranked = (
-        _due_rows(now, skip)
+        _due_rows(conn, now, skip)
         .add_columns(
             func.row_number()
             .over(partition_by=_DLV.c.endpoint_id, order_by=(_DLV.c.next_attempt_at, _DLV.c.id))
@@ -185,7 +230,10 @@ async def _ranked(
         .order_by(ranked.c.next_attempt_at, ranked.c.id)
         .limit(limit)
     )
-    return list((await conn.execute(picked)).scalars())
+    # The due conditions are repeated so PostgreSQL re-checks them on rows another
+    # dispatcher leased between the ranking and the lock.
+    rows = await conn.execute(_locked(_due_rows(conn, now, ()).where(_DLV.c.id.in_(picked))))
+    return [r for r in rows if r.id not in held.leased]
 
 
 async def _candidates(
@@ -196,29 +244,13 @@ async def _candidates(
     Endpoints come first and the age second, so one backlogged endpoint cannot fill the batch.
     """
     sending = held.sending
-    skip = [endpoint_id for endpoint_id, n in sending.items() if n >= per_endpoint]
+    skip = {endpoint_id for endpoint_id, n in sending.items() if n >= per_endpoint}
     picked = await _scan(
-        conn, now=now, quota=lambda e: per_endpoint - sending.get(e, 0), limit=limit, skip=skip
+        conn, now=now, quota=lambda e: per_endpoint - sending.get(e, 0), limit=limit, held=held, skip=skip
     )
     if picked is None:
-        picked = await _ranked(conn, now=now, per_endpoint=per_endpoint, limit=limit, skip=skip)
-    if not picked:
-        return []
-    # The due conditions are repeated so PostgreSQL re-checks them on rows another
-    # dispatcher leased between the pick and the lock.
-    rows = await conn.execute(
-        select(
-            _DLV.c.id,
-            _DLV.c.endpoint_id,
-            _DLV.c.next_attempt_at,
-            _MSG.c.id.label("message_id"),
-            _MSG.c.payload,
-        )
-        .join_from(_DLV, _MSG, _MSG.c.id == _DLV.c.message_id)
-        .where(_DLV.c.id.in_(picked), _due(now))
-        .with_for_update(skip_locked=True, of=_DLV)
-    )
-    return [r for r in rows if r.id not in held.leased]
+        picked = await _ranked(conn, now=now, per_endpoint=per_endpoint, limit=limit, held=held, skip=skip)
+    return picked
 
 
 async def _targets(
@@ -231,7 +263,7 @@ async def _targets(
     # in any order, and must neither wait for a claim nor deadlock with one.
     rows = await conn.execute(
         select(_EP.c.id, _EP.c.url, _EP.c.secret, _EP.c.previous_secret, _EP.c.previous_secret_expires_at)
-        .where(_EP.c.id.in_(endpoint_ids))
+        .where(_among(conn, _EP.c.id, endpoint_ids))
         .order_by(_EP.c.id)
         .with_for_update(key_share=True)
     )
@@ -242,10 +274,10 @@ async def _in_flight(
     conn: AsyncConnection, endpoint_ids: list[str], now: datetime, answered: Collection[str]
 ) -> Counter[str]:
     query = select(_DLV.c.endpoint_id, func.count()).where(
-        _DLV.c.endpoint_id.in_(endpoint_ids), _DLV.c.state == "pending", _DLV.c.lease_until > now
+        _among(conn, _DLV.c.endpoint_id, endpoint_ids), _DLV.c.state == "pending", _DLV.c.lease_until > now
     )
     if answered:
-        query = query.where(_DLV.c.id.not_in(answered))
+        query = query.where(_not_among(conn, _DLV.c.id, answered))
     rows = await conn.execute(query.group_by(_DLV.c.endpoint_id))
     return Counter({r[0]: int(r[1]) for r in rows})
 
@@ -276,7 +308,7 @@ async def _claim(
         return []
     await conn.execute(
         update(_DLV)
-        .where(_DLV.c.id.in_([r.id for r in chosen]))
+        .where(_among(conn, _DLV.c.id, [r.id for r in chosen]))
         .values(lease_owner=owner, lease_until=now + lease_for(settings), attempts=_DLV.c.attempts + 1)
     )
     return [
@@ -330,21 +362,14 @@ class _Settlement:
     """Settles the deliveries of one batch: decides each outcome, then writes them grouped."""
 
     def __init__(
-        self,
-        session: AsyncSession,
-        conn: AsyncConnection,
-        *,
-        now: datetime,
-        settings: WebhookSettings,
-        rand: Callable[[], float],
+        self, conn: AsyncConnection, *, now: datetime, settings: WebhookSettings, rand: Callable[[], float]
     ) -> None:
-        self.session, self.conn, self.now, self.rand = session, conn, now, rand
+        self.conn, self.now, self.rand = conn, now, rand
         self.window = timedelta(days=settings.disable_after_days)
         self.endpoints: dict[str, _Endpoint] = {}
         self.succeeded: dict[int, list[str]] = {}
         self.failed: list[dict[str, Any]] = []
         self.retried: list[dict[str, Any]] = []
-        self.wrote_endpoints = False
 
     def endpoint(self, row: Row[Any]) -> _Endpoint:
         found = self.endpoints.get(row.endpoint_id)
@@ -387,31 +412,33 @@ class _Settlement:
         endpoint.changed.update(disabled_reason=reason, updated_at=self.now)
         # Written before the notice is queued, so the disabled endpoint is not sent its own notice.
         await self.write_endpoint(endpoint)
-        await outbox.enqueue(
-            self.session,
-            seller_id=endpoint.seller_id,
-            event_type="endpoint.disabled",
-            now=self.now,
-            data={
-                "id": endpoint.id,
-                "url": endpoint.url,
-                "reason": reason,
-                "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None,
-            },
-        )
+        # the session joins the transaction under way: it flushes into it and leaves it open
+        async with AsyncSession(bind=self.conn) as session:
+            await outbox.enqueue(
+                session,
+                seller_id=endpoint.seller_id,
+                event_type="endpoint.disabled",
+                now=self.now,
+                data={
+                    "id": endpoint.id,
+                    "url": endpoint.url,
+                    "reason": reason,
+                    "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None,
+                },
+            )
+            await session.flush()
         log.warning("webhook endpoint disabled", extra={"endpoint": endpoint.id, "reason": reason})
 
     async def write_endpoint(self, endpoint: _Endpoint) -> None:
         if endpoint.changed:
             await self.conn.execute(update(_EP).where(_EP.c.id == endpoint.id).values(**endpoint.changed))
             endpoint.changed = {}
-            self.wrote_endpoints = True
 
     async def write(self) -> None:
         for status, ids in self.succeeded.items():
             await self.conn.execute(
                 update(_DLV)
-                .where(_DLV.c.id.in_(ids))
+                .where(_among(self.conn, _DLV.c.id, ids))
                 .values(state="succeeded", completed_at=self.now, last_status=status, **_RELEASED)
             )
         await bulk.update_rows(self.conn, _DLV, self.failed, key="id")
@@ -434,19 +461,15 @@ def _attempt_row(item: Claimed, result: AttemptResult, owner: str) -> dict[str, 
 
 
 async def _record(
-    session: AsyncSession,
+    conn: AsyncConnection,
     results: Sequence[Sent],
     *,
     now: datetime,
     owner: str,
     settings: WebhookSettings,
     rand: Callable[[], float],
-) -> bool:
-    """Log every attempt; settle the deliveries this dispatcher still holds the lease of.
-
-    Returns whether endpoint rows were written (and so are locked until the commit).
-    """
-    conn = await session.connection()
+) -> None:
+    """Log every attempt; settle the deliveries this dispatcher still holds the lease of."""
     current = {
         r.id: r
         for r in await conn.execute(
@@ -462,20 +485,19 @@ async def _record(
                 _EP.c.last_success_at,
             )
             .join_from(_DLV, _EP, _EP.c.id == _DLV.c.endpoint_id)
-            .where(_DLV.c.id.in_([item.delivery_id for item, _ in results]))
+            .where(_among(conn, _DLV.c.id, [item.delivery_id for item, _ in results]))
             .with_for_update(of=_DLV)
         )
     }
     # a delivery missing here went with its endpoint, deleted meanwhile
     logged = [(item, result) for item, result in results if item.delivery_id in current]
     await bulk.insert_rows(conn, _ATT, [_attempt_row(item, result, owner) for item, result in logged])
-    settlement = _Settlement(session, conn, now=now, settings=settings, rand=rand)
+    settlement = _Settlement(conn, now=now, settings=settings, rand=rand)
     for item, result in logged:
         row = current[item.delivery_id]
         if row.lease_owner == owner:  # else re-armed or taken over in flight: the newer claim decides
             await settlement.settle(row, result)
     await settlement.write()
-    return settlement.wrote_endpoints
 
 
 async def run_once(
@@ -500,23 +522,30 @@ async def run_once(
     sent = await asyncio.gather(*(_send(http_session, item, settings=settings, lookup=lookup) for item in claimed))
     async with write_transaction(sessionmaker) as session:
         await _record(
-            session, list(zip(claimed, sent, strict=True)), now=now, owner=owner, settings=settings, rand=rand
+            await session.connection(),
+            list(zip(claimed, sent, strict=True)),
+            now=now,
+            owner=owner,
+            settings=settings,
+            rand=rand,
         )
     return len(claimed)
 
 
 class _InFlight:
-    """The deliveries this dispatcher has leased and not recorded: sending, or answered."""
+    """The deliveries this dispatcher has leased and not recorded: sending, answered, or
+    being recorded."""
 
     def __init__(self) -> None:
         self.leased: dict[str, Claimed] = {}
         self.done: list[Sent] = []
+        self.recording: list[Sent] = []
         self.arrived = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def sending(self) -> int:
-        return len(self.leased) - len(self.done)
+        return len(self.leased) - len(self.done) - len(self.recording)
 
     def start(self, item: Claimed, attempt: Coroutine[Any, Any, AttemptResult]) -> None:
         self.leased[item.delivery_id] = item
@@ -538,16 +567,24 @@ class _InFlight:
         self.arrived.set()
 
     def held(self) -> Held:
-        answered = {item.delivery_id for item, _ in self.done}
+        answered = {item.delivery_id for item, _ in self.done} | {item.delivery_id for item, _ in self.recording}
         sending = Counter(item.endpoint_id for key, item in self.leased.items() if key not in answered)
         return Held(leased=set(self.leased), answered=answered, sending=sending)
 
     def take(self) -> list[Sent]:
-        done, self.done = self.done, []
-        for item, _ in done:
-            del self.leased[item.delivery_id]
+        """The results back so far, to record; they count as answered until `recorded`."""
+        self.recording, self.done = self.done, []
         self.arrived.clear()
-        return done
+        return self.recording
+
+    def recorded(self, ok: bool) -> None:
+        """The results taken are written (or, after a failed transaction, back in the queue)."""
+        if ok:
+            for item, _ in self.recording:
+                del self.leased[item.delivery_id]
+        else:
+            self.done[:0] = self.recording
+        self.recording = []
 
     async def results(self, *, wait_s: float, window_s: float) -> None:
         """Wait up to `wait_s` for a result, then up to `window_s` more while others are still out."""
@@ -570,12 +607,30 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(event.wait(), seconds)
 
 
+@contextlib.asynccontextmanager
+async def _writer(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection kept for a whole drain; on SQLite each transaction takes the write lock
+    at BEGIN, as `write_transaction` does."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    # a deadlock or serialisation failure rolls one transaction back; its work is redone
+    return getattr(exc.orig, "sqlstate", None) in {"40P01", "40001"}
+
+
 class _Pump:
-    """One drain: cycles of (record the results back, claim for the freed slots, send)."""
+    """One drain: cycles of (record the results back, claim for the freed slots, send).
+
+    On PostgreSQL the record and the claim are two transactions on two connections at
+    once: the claim counts the results being recorded as answered, so it need not wait.
+    SQLite has one writer at a time, so there both go in one transaction.
+    """
 
     def __init__(
         self,
-        sessionmaker: SessionMaker,
+        engine: AsyncEngine,
         http_session: aiohttp.ClientSession,
         *,
         clock: Clock,
@@ -586,53 +641,111 @@ class _Pump:
         budget: int,
         lookup: Lookup | None,
     ) -> None:
-        self.sessionmaker, self.http_session, self.clock = sessionmaker, http_session, clock
+        self.engine, self.http_session, self.clock = engine, http_session, clock
         self.settings, self.owner, self.rand, self.lookup = settings, owner, rand, lookup
         self.limit, self.budget = limit, budget
         self.flight = _InFlight()
         self.claimed = 0
 
     async def run(self) -> int:
-        try:
-            while True:
-                await self.cycle()
-                if not self.flight.leased:
-                    return self.claimed
-                # with nothing back yet, look for newly due work once per tick anyway
-                await self.flight.results(wait_s=self.settings.tick_seconds, window_s=RECORD_WINDOW_S)
-        finally:
-            await self.flight.cancel()
+        async with contextlib.AsyncExitStack() as stack:
+            claiming = await stack.enter_async_context(_writer(self.engine))
+            together = self.engine.dialect.name == "sqlite"
+            # on SQLite the second connection only reads, without the write lock
+            recording = await stack.enter_async_context(self.engine.connect() if together else _writer(self.engine))
+            try:
+                while True:
+                    results = self.flight.take()
+                    if together:
+                        claimed = await self.record_and_claim(claiming, results, reading=recording)
+                    else:
+                        async with asyncio.TaskGroup() as group:
+                            group.create_task(self.record(recording, results))
+                            claiming_task = group.create_task(self.claim(claiming))
+                        claimed = claiming_task.result()
+                    self.start(claimed)
+                    if not self.flight.leased:
+                        # a claim beside a record may have passed over a delivery re-armed
+                        # while in flight; the next one sees it
+                        if together or not results:
+                            return self.claimed
+                        continue
+                    # with nothing back yet, look for newly due work once per tick anyway
+                    await self.flight.results(wait_s=self.settings.tick_seconds, window_s=RECORD_WINDOW_S)
+            finally:
+                await self.flight.cancel()
 
-    async def cycle(self) -> None:
-        results = self.flight.take()
-        claimed: list[Claimed] | None = None
-        async with write_transaction(self.sessionmaker) as session:
+    async def record_and_claim(
+        self, conn: AsyncConnection, results: list[Sent], *, reading: AsyncConnection
+    ) -> list[Claimed]:
+        # Idle cycles only read: a writer holding SQLite's lock for nothing would fail other
+        # writers that read first and then write ("database is locked").
+        if not results and not await self.anything_due(reading):
+            return []
+        async with conn.begin():
             now = self.clock()
-            wrote_endpoints = bool(results) and await _record(
-                session, results, now=now, owner=self.owner, settings=self.settings, rand=self.rand
+            if results:
+                await _record(conn, results, now=now, owner=self.owner, settings=self.settings, rand=self.rand)
+            # Recorded in this very transaction, so the claim may lease them again. Should
+            # it fail, the drain stops, and the leases bring them back as after a crash.
+            self.flight.recorded(ok=True)
+            return await self.lease(conn, now)
+
+    async def record(self, conn: AsyncConnection, results: list[Sent]) -> None:
+        if not results:
+            return
+        try:
+            async with conn.begin():
+                await _record(
+                    conn, results, now=self.clock(), owner=self.owner, settings=self.settings, rand=self.rand
+                )
+        except DBAPIError as exc:
+            self.flight.recorded(ok=False)
+            if not _retryable(exc):
+                raise
+            log.warning("webhook results not recorded, trying again", extra={"error": str(exc.orig)})
+            return
+        except BaseException:
+            self.flight.recorded(ok=False)
+            raise
+        self.flight.recorded(ok=True)
+
+    async def claim(self, conn: AsyncConnection) -> list[Claimed]:
+        try:
+            async with conn.begin():
+                return await self.lease(conn, self.clock())
+        except DBAPIError as exc:
+            if not _retryable(exc):
+                raise
+            log.warning("webhook claim rolled back, trying again", extra={"error": str(exc.orig)})
+            return []
+
+    async def anything_due(self, conn: AsyncConnection) -> bool:
+        room = min(self.limit - self.flight.sending, self.budget - self.claimed)
+        if room <= 0:
+            return False
+        per_endpoint = self.settings.concurrency_per_endpoint
+        async with conn.begin():
+            due = await _candidates(
+                conn, now=self.clock(), per_endpoint=per_endpoint, limit=room, held=self.flight.held()
             )
-            # The claim locks endpoints in id order; endpoint rows the results changed are
-            # locked already, in another order, so they are committed first.
-            if not wrote_endpoints:
-                claimed = await self.claim(session, now)
-        if claimed is None:
-            async with write_transaction(self.sessionmaker) as session:
-                claimed = await self.claim(session, self.clock())
+        return bool(due)
+
+    async def lease(self, conn: AsyncConnection, now: datetime) -> list[Claimed]:
+        room = min(self.limit - self.flight.sending, self.budget - self.claimed)
+        if room <= 0:
+            return []
+        held = self.flight.held()
+        return await _claim(conn, now=now, owner=self.owner, settings=self.settings, limit=room, held=held)
+
+    def start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
             self.flight.start(item, _send(self.http_session, item, settings=self.settings, lookup=self.lookup))
         self.claimed += len(claimed)
 
-    async def claim(self, session: AsyncSession, now: datetime) -> list[Claimed]:
-        room = min(self.limit - self.flight.sending, self.budget - self.claimed)
-        if room <= 0:
-            return []
-        conn = await session.connection()
-        held = self.flight.held()
-        return await _claim(conn, now=now, owner=self.owner, settings=self.settings, limit=room, held=held)
-
 
 async def drain(
-    sessionmaker: SessionMaker,
+    engine: AsyncEngine,
     http_session: aiohttp.ClientSession,
     *,
     clock: Clock,
@@ -645,12 +758,12 @@ async def drain(
 ) -> int:
     """Send due deliveries until none is due or `budget` were claimed; return how many were sent.
 
-    Up to `limit` requests stay in flight. Each cycle is one transaction that records the
-    results back so far and claims deliveries for the freed slots while the other
-    requests go on, so a slow endpoint holds only its own slots.
+    Up to `limit` requests stay in flight. Results are recorded and the freed slots
+    claimed again while the other requests go on, so a slow endpoint holds only its
+    own slots.
     """
     pump = _Pump(
-        sessionmaker,
+        engine,
         http_session,
         clock=clock,
         settings=settings,
@@ -676,7 +789,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
 async def tick(app: web.Application) -> None:
     """The periodic job: drain due deliveries, a bounded number per tick."""
     await drain(
-        app[keys.SESSIONMAKER],
+        app[keys.ENGINE],
         app[WEBHOOK_HTTP],
         clock=app[keys.CLOCK],
         settings=app[keys.SETTINGS].webhooks,
