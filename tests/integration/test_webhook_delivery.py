@@ -384,12 +384,14 @@ async def test_concurrency_per_endpoint_is_respected_across_dispatchers(
     assert len(set(rx.ids())) == 10
 
 
+@pytest.mark.parametrize("mode", ["once", "drain"])
 async def test_a_killed_dispatcher_loses_nothing(
     client: Client,
     app: web.Application,
     seller: Account,
     clock: FakeClock,
     receiver: tuple[Receiver, TestServer],
+    mode: str,
 ) -> None:
     rx, server = receiver
     rx.hold_path = "/hooks"
@@ -403,6 +405,7 @@ async def test_a_killed_dispatcher_loses_nothing(
         db.schema_name,
         clock().isoformat(),
         "doomed",
+        mode,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

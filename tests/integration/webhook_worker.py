@@ -1,6 +1,8 @@
-"""One dispatcher pass in a child process, so a test can SIGKILL it mid-delivery.
+"""A dispatcher in a child process, so a test can SIGKILL it mid-delivery.
 
-python tests/integration/webhook_worker.py DB_URL SCHEMA NOW_ISO OWNER
+python tests/integration/webhook_worker.py DB_URL SCHEMA NOW_ISO OWNER [once|drain]
+
+`once` runs one pass (`run_once`), `drain` the periodic job's continuous dispatcher.
 """
 
 from __future__ import annotations
@@ -11,21 +13,20 @@ from datetime import datetime
 
 from tracker.db import create_engine, create_sessionmaker
 from tracker.settings import WebhookSettings
-from tracker.webhooks.dispatcher import run_once
+from tracker.webhooks.dispatcher import drain, run_once
 from tracker.webhooks.sender import make_session
 
 
-async def main(url: str, schema: str, now_iso: str, owner: str) -> int:
+async def main(url: str, schema: str, now_iso: str, owner: str, mode: str = "once") -> int:
     engine = create_engine(url, schema=schema)
     http = make_session(allow_loopback=True)
+    now = datetime.fromisoformat(now_iso)
+    settings = WebhookSettings(allow_loopback=True)
     try:
+        if mode == "drain":
+            return await drain(engine, http, clock=lambda: now, settings=settings, owner=owner, rand=lambda: 0.5)
         return await run_once(
-            create_sessionmaker(engine),
-            http,
-            now=datetime.fromisoformat(now_iso),
-            settings=WebhookSettings(allow_loopback=True),
-            owner=owner,
-            rand=lambda: 0.5,
+            create_sessionmaker(engine), http, now=now, settings=settings, owner=owner, rand=lambda: 0.5
         )
     finally:
         await http.close()
@@ -33,5 +34,5 @@ async def main(url: str, schema: str, now_iso: str, owner: str) -> int:
 
 
 if __name__ == "__main__":
-    sent = asyncio.run(main(*sys.argv[1:5]))
+    sent = asyncio.run(main(*sys.argv[1:6]))
     sys.stdout.write(f"{sent}\n")

@@ -6,9 +6,8 @@ the same message again, with the same `webhook-id`. Any number of dispatchers ma
 PostgreSQL they skip each other's locked rows, on SQLite the claim holds the write lock.
 
 `run_once` settles one batch; `drain` (the periodic job) keeps requests in flight while the
-results that came back are recorded and the next deliveries are claimed, in one short
-transaction per cycle. Both read and write plain rows: ORM objects cost more per delivery
-than the request itself.
+results that came back are recorded and the next deliveries are claimed. Both read and
+write plain rows: ORM objects cost more per delivery than the request itself.
 """
 
 from __future__ import annotations
@@ -81,6 +80,7 @@ _MSG: Table = WebhookMessage.__table__  # type: ignore[attr-defined]
 _EP: Table = WebhookEndpoint.__table__  # type: ignore[attr-defined]
 _ATT: Table = WebhookAttempt.__table__  # type: ignore[attr-defined]
 _RELEASED: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+
 
 def lease_for(settings: WebhookSettings) -> timedelta:
     """How long a claim lasts: past the request timeout with room for recording."""
