@@ -13,7 +13,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -52,7 +52,7 @@ class Location:
         return ", ".join(p for p in (self.city, self.region, self.country) if p)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CarrierEvent:
     occurred_at: datetime  # aware, UTC
     time_basis: TimeBasis
@@ -65,9 +65,52 @@ class CarrierEvent:
     provider: str = ""  # carrier code of whoever scanned it (first mile / last mile)
     utc_offset_minutes: int | None = None  # offset used to derive occurred_at, when known
 
-    def __post_init__(self) -> None:
-        if self.occurred_at.tzinfo is None:
+    # The generated __init__ of a frozen dataclass stores each field through
+    # object.__setattr__, which looks the name up again every time; parsers build an
+    # event per scan, so this one writes the slots through their descriptors instead.
+    def __init__(
+        self,
+        occurred_at: datetime,
+        time_basis: TimeBasis,
+        local_time: str,
+        status: Status,
+        sub_status: SubStatus,
+        raw_code: str,
+        description: str,
+        location: Location | None = None,
+        provider: str = "",
+        utc_offset_minutes: int | None = None,
+    ) -> None:
+        if occurred_at.tzinfo is None:
             raise ValueError("CarrierEvent.occurred_at must be timezone-aware")
+        (
+            set_occurred_at,
+            set_time_basis,
+            set_local_time,
+            set_status,
+            set_sub_status,
+            set_raw_code,
+            set_description,
+            set_location,
+            set_provider,
+            set_utc_offset_minutes,
+        ) = _EVENT_SLOTS
+        set_occurred_at(self, occurred_at)
+        set_time_basis(self, time_basis)
+        set_local_time(self, local_time)
+        set_status(self, status)
+        set_sub_status(self, sub_status)
+        set_raw_code(self, raw_code)
+        set_description(self, description)
+        set_location(self, location)
+        set_provider(self, provider)
+        set_utc_offset_minutes(self, utc_offset_minutes)
+
+
+#: the slot setters of CarrierEvent, in field order (the order its __init__ unpacks them)
+_EVENT_SLOTS: tuple[Callable[[CarrierEvent, Any], None], ...] = tuple(
+    vars(CarrierEvent)[f.name].__set__ for f in fields(CarrierEvent)
+)
 
 
 @dataclass(slots=True)
@@ -156,6 +199,8 @@ class CarrierSettings:
 #: every ASCII digit -> "0", every other byte -> " ": a run of 19 digits becomes _LONG_RUN
 _DIGIT_MASK = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
+#: orjson reads every integer in [-2**63, 2**64) exactly; beyond, it gives a float this large
+_EXACT_INT_LIMIT = 2.0**63
 
 
 def load_json(body: bytes | bytearray | str) -> Any:
@@ -173,6 +218,50 @@ def load_json(body: bytes | bytearray | str) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(body)
+
+
+class ExactFloat(float):
+    """A float the body spelled as one (or NaN, Infinity), as `load_json_exact` reads it."""
+
+    __slots__ = ()
+
+
+class InexactNumber(Exception):
+    """A number read from `load_json_fast` may be an integer that lost digits.
+
+    The reader that meets it starts over from `load_json_exact`.
+    """
+
+
+def load_json_exact(body: bytes | bytearray | str) -> Any:
+    """`json.loads`, with every float an `ExactFloat` so `number_text` knows it is as spelled."""
+    return json.loads(body, parse_float=ExactFloat, parse_constant=ExactFloat)
+
+
+def load_json_fast(body: bytes | bytearray | str) -> Any:
+    """`load_json` without its scan of the body: an integer beyond 64 bits may come back as a
+    plain float of 2**63 or more, which `number_text` refuses with `InexactNumber`.
+
+    Scanning every byte for long digit runs costs about as much as decoding the body, while
+    a reader only needs exact numbers where it turns one into text: there a float that large
+    is the only trace such an integer leaves, so the reader checks there, and only then
+    reads the body again exactly. Every other value is what `load_json_exact` gives.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return load_json_exact(body)
+
+
+def number_text(value: int | float) -> str:
+    """`str(value)` for a number from `load_json_fast` or `load_json_exact`.
+
+    Raises `InexactNumber` for a plain float too large to rule out an integer orjson could
+    not hold.
+    """
+    if type(value) is float and (value >= _EXACT_INT_LIMIT or value <= -_EXACT_INT_LIMIT):
+        raise InexactNumber(repr(value))
+    return str(value)
 
 
 # --- HTTP helpers -----------------------------------------------------------------------

@@ -10,23 +10,28 @@ origin (early events) or destination (late events). The status code is coarse
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
+from zoneinfo import ZoneInfo
 
 from carriers.base import (
     BadResponse,
     CarrierAdapter,
     CarrierEvent,
+    InexactNumber,
     Location,
     RateLimit,
     TimeBasis,
     TrackResult,
     load_json,
+    load_json_exact,
+    load_json_fast,
+    number_text,
 )
 from carriers.status import Status, SubStatus, unknown_code
-from carriers.timezones import resolve_local, shown_time, zone_for
+from carriers.timezones import resolve_in, shown_time, zone_for, zone_info
 
 DEFAULT_BASE_URL = "https://api-eu.dhl.com"
 TRACK_PATH = "/track/shipments"
@@ -154,8 +159,10 @@ def _arr(value: Any) -> list[Any]:
 def _text(value: Any) -> str:
     if type(value) is str:  # nearly every value: skip the checks below
         return value.strip()
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if type(value) is int:  # a numeric id
         return str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number_text(value)
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -194,65 +201,116 @@ def _refine(code: str, text: str) -> tuple[Status, SubStatus] | None:
     return None
 
 
-def _read_location(city: Any, region: Any, country: Any, postcode: Any) -> Location | None:
+#: what an event (or a shipment's status) says: lower-case statusCode, description, status
+#: text, and the (status, sub-status) they map to, None when nothing says
+_Reading = tuple[str, str, str, tuple[Status, SubStatus] | None]
+
+#: raw (statusCode, description, status) -> reading; DHL's wording recurs on every poll
+_READINGS: dict[tuple[Any, Any, Any], _Reading] = {}
+_READINGS_MAX = 4096
+
+
+def _reading(raw: dict[str, Any]) -> _Reading:
+    key = (raw.get("statusCode"), raw.get("description"), raw.get("status"))
+    try:
+        # only text is stored (below), and no number, list or object equals a text, so any
+        # hit is for the same texts
+        return _READINGS[key]
+    except (KeyError, TypeError):  # TypeError: a list or object where a text belongs
+        pass
+    code, description, status = _text(key[0]).lower(), _text(key[1]), _text(key[2])
+    reading = (code, description, status, map_event(code, _texts(description, status)))
+    if type(key[0]) in _PLAIN and type(key[1]) in _PLAIN and type(key[2]) in _PLAIN:
+        if len(_READINGS) >= _READINGS_MAX:
+            _READINGS.clear()
+        _READINGS[key] = reading
+    return reading
+
+
+class _Place(NamedTuple):
+    location: Location | None
+    #: zone of the place itself, for events scanned there
+    zone: ZoneInfo | None
+    #: zone from country and city alone, for a shipment's origin or destination
+    city_zone: ZoneInfo | None
+
+
+_NOWHERE = _Place(None, None, None)
+
+
+def _read_place(city: Any, region: Any, country: Any, postcode: Any) -> _Place:
     loc = Location(
         city=_text(city) or None,
         region=_text(region) or None,
         country=_country(country),
         postcode=_text(postcode) or None,
     )
-    return loc if any((loc.city, loc.region, loc.country, loc.postcode)) else None
+    if not any((loc.city, loc.region, loc.country, loc.postcode)):
+        return _NOWHERE
+    return _Place(
+        loc,
+        zone_info(zone_for(loc.country, loc.city, loc.region)),
+        zone_info(zone_for(loc.country, loc.city)),
+    )
 
 
-#: raw address fields -> Location; the same depots recur across events and shipments
-_PLACES: dict[tuple[str | None, ...], Location | None] = {}
+#: raw address fields -> place; the same depots recur across events and shipments
+_PLACES: dict[tuple[str | None, ...], _Place] = {}
 _PLACES_MAX = 4096
 _PLAIN = (str, type(None))
 
 
-def _location(raw: Any) -> Location | None:
+def _place(raw: Any) -> _Place:
     address = raw.get("address") if isinstance(raw, dict) else None
     if not isinstance(address, dict):
-        return None
-    city = address.get("addressLocality")
-    region = address.get("addressRegion")
-    country = address.get("countryCode")
-    postcode = address.get("postalCode")
-    # only text is remembered: 1, 1.0 and True are equal as keys but read differently
-    if not (type(city) in _PLAIN and type(region) in _PLAIN and type(country) in _PLAIN and type(postcode) in _PLAIN):
-        return _read_location(city, region, country, postcode)
-    key = (city, region, country, postcode)
+        return _NOWHERE
+    key = (
+        address.get("addressLocality"),
+        address.get("addressRegion"),
+        address.get("countryCode"),
+        address.get("postalCode"),
+    )
     try:
+        # only text is stored (below): 1, 1.0 and True are equal as keys but read
+        # differently, and none of them equals a text, so any hit is for the same texts
         return _PLACES[key]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or object where a text belongs
         pass
-    if len(_PLACES) >= _PLACES_MAX:
-        _PLACES.clear()
-    loc = _PLACES[key] = _read_location(city, region, country, postcode)
-    return loc
+    place = _read_place(*key)
+    if all(type(part) in _PLAIN for part in key):
+        if len(_PLACES) >= _PLACES_MAX:
+            _PLACES.clear()
+        _PLACES[key] = place
+    return place
+
+
+def _location(raw: Any) -> Location | None:
+    return _place(raw).location
+
+
+# enum members cost a descriptor call on every read, so the hot paths use these
+_UTC_GIVEN, _OFFSET_GIVEN = TimeBasis.UTC_GIVEN, TimeBasis.OFFSET_GIVEN
+_NOTHING_YET = (_S.PENDING, _U.OTHER)
+_NO_READING: _Reading = ("", "", "", None)
+_OTHER = _U.OTHER
+_EARLY = frozenset({_S.PENDING, _S.INFO_RECEIVED})
+_IN_TRANSIT = _S.IN_TRANSIT
 
 
 def _instant(
-    text: str, location: Location | None, fallback_zone: str | None
+    text: str, zone: ZoneInfo | None, fallback: ZoneInfo | None
 ) -> tuple[datetime, TimeBasis, str, int] | None:
+    """An event timestamp read at a place whose zone is `zone` (None: unknown), else in `fallback`."""
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    offset = parsed.utcoffset()
-    if offset is not None:
-        basis = TimeBasis.UTC_GIVEN if text.endswith(("Z", "z")) else TimeBasis.OFFSET_GIVEN
+    if parsed.tzinfo is not None:
+        offset = parsed.utcoffset()
+        assert offset is not None  # fromisoformat only gives fixed offsets
+        basis = _UTC_GIVEN if text.endswith(("Z", "z")) else _OFFSET_GIVEN
         return parsed.astimezone(UTC), basis, shown_time(text, parsed), int(offset.total_seconds() // 60)
-    if location is None:
-        instant, basis, minutes = resolve_local(parsed, country=None, fallback_zone=fallback_zone)
-    else:
-        instant, basis, minutes = resolve_local(
-            parsed,
-            country=location.country,
-            city=location.city,
-            region=location.region,
-            fallback_zone=fallback_zone,
-        )
+    instant, basis, minutes = resolve_in(parsed, zone, fallback)
     return instant, basis, shown_time(text, parsed), minutes
 
 
@@ -263,55 +321,60 @@ def _texts(description: str, status: str) -> str:
 
 
 def _signed_by(details: dict[str, Any]) -> str | None:
-    signed = _obj(_obj(details.get("proofOfDelivery")).get("signed"))
+    proof = details.get("proofOfDelivery")
+    signed = proof.get("signed") if isinstance(proof, dict) else None
+    if not isinstance(signed, dict):
+        return None
     given, family, name = _text(signed.get("givenName")), _text(signed.get("familyName")), _text(signed.get("name"))
     if given and family:
         return f"{given} {family}"
     return name or given or family or None
 
 
-def _when(text: str, zone: str | None) -> datetime | None:
+def _when(text: str, zone: ZoneInfo | None) -> datetime | None:
     if not text:
         return None
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if parsed.tzinfo is UTC:  # the usual "Z": already what astimezone would return
+        return parsed
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
-    return resolve_local(parsed, country=None, fallback_zone=zone)[0]
+    return resolve_in(parsed, None, zone)[0]
 
 
-def _events(raw_events: list[Any], origin_zone: str | None, dest_zone: str | None) -> list[CarrierEvent]:
+def _events(raw_events: list[Any], origin_zone: ZoneInfo | None, dest_zone: ZoneInfo | None) -> list[CarrierEvent]:
     # DHL lists events newest first; read them oldest first so "keep previous" works
     events: list[CarrierEvent] = []
-    previous: tuple[Status, SubStatus] = (_S.PENDING, _U.OTHER)
+    previous = _NOTHING_YET
     half = len(raw_events) / 2
     for index, item in enumerate(reversed(raw_events)):
         raw = _obj(item)
-        code = _text(raw.get("statusCode")).lower()
-        description = _text(raw.get("description"))
-        status_text = _text(raw.get("status"))
-        mapped = map_event(code, _texts(description, status_text)) or (previous[0], _U.OTHER)
-        early = mapped[0] in (_S.PENDING, _S.INFO_RECEIVED) or (mapped[0] == _S.IN_TRANSIT and index < half)
-        location = _location(raw.get("location"))
-        when = _instant(_text(raw.get("timestamp")), location, origin_zone if early else dest_zone)
+        code, description, status_text, mapped = _reading(raw)
+        if mapped is None:
+            mapped = (previous[0], _OTHER)
+        early = mapped[0] in _EARLY or (mapped[0] == _IN_TRANSIT and index < half)
+        place = _place(raw.get("location"))
+        when = _instant(_text(raw.get("timestamp")), place.zone, origin_zone if early else dest_zone)
         if when is None:
             continue
         instant, basis, shown, minutes = when
         previous = mapped
         events.append(
+            # by position, in field order: keywords to a class call are packed into a dict
             CarrierEvent(
-                occurred_at=instant,
-                time_basis=basis,
-                local_time=shown,
-                status=mapped[0],
-                sub_status=mapped[1],
-                raw_code=code,
-                description=description or status_text,
-                location=location,
-                provider=CODE,
-                utc_offset_minutes=minutes,
+                instant,  # occurred_at
+                basis,  # time_basis
+                shown,  # local_time
+                mapped[0],  # status
+                mapped[1],  # sub_status
+                code,  # raw_code
+                description or status_text,  # description
+                place.location,  # location
+                CODE,  # provider
+                minutes,  # utc_offset_minutes
             )
         )
     if len(events) > 1:
@@ -324,6 +387,10 @@ def _occurred_at(event: CarrierEvent) -> datetime:
 
 
 def parse_shipment(raw: Any) -> TrackResult:
+    """One `shipments[]` item, as `load_json_fast` or `load_json_exact` read it.
+
+    Raises `InexactNumber` when a number read may have lost digits to the fast reading.
+    """
     shipment = _obj(raw)
     ref = _text(shipment.get("id"))
     if not ref:
@@ -335,57 +402,61 @@ def parse_shipment(raw: Any) -> TrackResult:
 
 
 def _parse_shipment(ref: str, shipment: dict[str, Any]) -> TrackResult:
-    origin_loc = _location(shipment.get("origin"))
-    dest_loc = _location(shipment.get("destination"))
-    origin = origin_loc.country if origin_loc else None
-    destination = dest_loc.country if dest_loc else None
-    origin_zone = zone_for(origin, origin_loc.city if origin_loc else None)
-    dest_zone = zone_for(destination, dest_loc.city if dest_loc else None)
+    origin = _place(shipment.get("origin"))
+    dest = _place(shipment.get("destination"))
     raw_events = shipment.get("events", [])
     if not isinstance(raw_events, list):
         raise ValueError("events is not a list")
-    events = _events(raw_events, origin_zone, dest_zone)
+    events = _events(raw_events, origin.city_zone, dest.city_zone)
     current = _obj(shipment.get("status"))
-    code = _text(current.get("statusCode")).lower()
-    mapped = (
-        map_event(code, _texts(_text(current.get("description")), _text(current.get("status")))) if current else None
-    )
+    code, _, _, mapped = _reading(current) if current else _NO_READING
     if mapped is None:
-        mapped = (events[-1].status, events[-1].sub_status) if events else (_S.PENDING, _U.OTHER)
+        mapped = (events[-1].status, events[-1].sub_status) if events else _NOTHING_YET
     if shipment.get("returnFlag") is True:
         done = mapped[0] in (_S.DELIVERED, _S.RETURNED) and mapped[1] != _U.RETURNING
         # still on its way back: not terminal, so polling continues until it arrives
         mapped = (_S.RETURNED, _U.RETURNED_TO_SENDER) if done else (_S.EXCEPTION, _U.RETURNING)
     details = _obj(shipment.get("details"))
     frame = _obj(shipment.get("estimatedDeliveryTimeFrame"))
+    dest_zone = dest.city_zone
     eta = _when(_text(shipment.get("estimatedTimeOfDelivery")), dest_zone) or _when(
         _text(frame.get("estimatedFrom")), dest_zone
     )
+    # by position, in field order: keywords to a class call are packed into a dict
     return TrackResult(
-        tracking_number=ref,
-        found=True,
-        status=mapped[0],
-        sub_status=mapped[1],
-        events=events,
-        estimated_delivery=eta,
-        estimated_delivery_end=_when(_text(frame.get("estimatedThrough")), dest_zone),
-        signed_by=_signed_by(details),
-        origin_country=origin,
-        destination_country=destination,
-        provider=CODE,
-        raw_status=code,
-        shipment_ref=ref,
+        ref,  # tracking_number
+        True,  # found
+        mapped[0],  # status
+        mapped[1],  # sub_status
+        events,
+        eta,  # estimated_delivery
+        _when(_text(frame.get("estimatedThrough")), dest_zone),  # estimated_delivery_end
+        _signed_by(details),
+        origin.location.country if origin.location else None,  # origin_country
+        dest.location.country if dest.location else None,  # destination_country
+        CODE,  # provider
+        code,  # raw_status
+        ref,  # shipment_ref
     )
 
 
-def parse_body(body: bytes) -> list[TrackResult]:
+def _read(body: bytes, load: Callable[[bytes], Any]) -> list[Any]:
     try:
-        doc = load_json(body)
+        doc = load(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
     if not isinstance(doc, dict) or not isinstance(doc.get("shipments"), list):
         raise BadResponse(f"{CODE}: no shipments list", carrier=CODE, body=body)
-    return [parse_shipment(s) for s in doc["shipments"]]
+    shipments: list[Any] = doc["shipments"]
+    return shipments
+
+
+def parse_body(body: bytes) -> list[TrackResult]:
+    try:
+        return [parse_shipment(s) for s in _read(body, load_json_fast)]
+    except InexactNumber:
+        # a number the fast reading may have cut short was read: read it all again, exactly
+        return [parse_shipment(s) for s in _read(body, load_json_exact)]
 
 
 def is_not_found(body: bytes) -> bool:

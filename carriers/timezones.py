@@ -445,16 +445,26 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
+def zone_info(name: str | None) -> ZoneInfo | None:
+    """The zone of an IANA name; None for no name or an unknown one."""
+    return _zone(name)
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - the origin of wall-clock readings
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_OFFSET = timedelta(0)
+_FROM_LOCATION = TimeBasis.ZONE_FROM_LOCATION  # enum members cost a descriptor call each read
+_ASSUMED = TimeBasis.ZONE_ASSUMED
+
+
 def localize(local: datetime, zone: ZoneInfo) -> tuple[datetime, int]:
     """Read a wall-clock time in `zone` (fold=0) -> (UTC instant, offset minutes)."""
-    # datetime.replace costs several times a lookup in the zone, so it is avoided on the
-    # usual path: the zone reads a plain reading's fields as they are, and the UTC result
-    # is built directly
+    # datetime.replace and the datetime constructor both go through general argument parsing
+    # and cost several times a lookup in the zone, so the usual path avoids them: the zone
+    # reads a plain reading's fields as they are, and the UTC result is reached by arithmetic
     naive = local if local.tzinfo is None and not local.fold else local.replace(tzinfo=None, fold=0)
-    offset = zone.utcoffset(naive) or timedelta(0)
-    at = naive - offset
-    instant = datetime(at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond, UTC)
-    return instant, int(offset.total_seconds() // 60)
+    offset = zone.utcoffset(naive) or _NO_OFFSET
+    return _UTC_EPOCH + (naive - _NAIVE_EPOCH - offset), (offset.days * 86400 + offset.seconds) // 60
 
 
 @lru_cache(maxsize=4096)
@@ -487,6 +497,19 @@ def resolve_local(
         instant, minutes = localize(local, zone)
         return instant, basis, minutes
     return local.replace(tzinfo=UTC), TimeBasis.ZONE_ASSUMED, 0
+
+
+def resolve_in(local: datetime, zone: ZoneInfo | None, fallback: ZoneInfo | None) -> tuple[datetime, TimeBasis, int]:
+    """`resolve_local` for a naive `local` once the zones are known: `zone` is
+    `zone_info(zone_for(country, city, region))` of the place, `fallback` is
+    `zone_info(fallback_zone)`."""
+    if zone is not None:
+        instant, minutes = localize(local, zone)
+        return instant, _FROM_LOCATION, minutes
+    if fallback is not None:
+        instant, minutes = localize(local, fallback)
+        return instant, _ASSUMED, minutes
+    return local.replace(tzinfo=UTC), _ASSUMED, 0
 
 
 _OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
@@ -532,15 +555,8 @@ _AFTER_SECONDS = ("", "Z", "+", "-")
 def shown_time(text: str, parsed: datetime) -> str:
     """`wall_clock(parsed)` for `parsed = datetime.fromisoformat(text)`, without formatting
     again when `text` already starts with the display form (the usual carrier timestamp)."""
-    if (
-        len(text) >= 19
-        and text[4] == "-"
-        and text[7] == "-"
-        and text[10] == "T"
-        and text[13] == ":"
-        and text[16] == ":"
-        and text[19:20] in _AFTER_SECONDS
-    ):
+    # text[4], [7], [10], [13] and [16] read in one slice: "YYYY-MM-DDTHH:MM:SS"
+    if len(text) >= 19 and text[4:17:3] == "--T::" and text[19:20] in _AFTER_SECONDS:
         return text[:19]
     return wall_clock(parsed)
 

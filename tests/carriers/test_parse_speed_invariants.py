@@ -1,12 +1,16 @@
 """The shortcuts taken for parsing speed give exactly what the plain forms give.
 
-`load_json` against `json.loads`, `shown_time` against `wall_clock`, `localize` against
-reading the wall clock with `replace(tzinfo=zone, fold=0)`, and the DHL place cache
-against reading each address afresh.
+`load_json` and `load_json_fast` against `json.loads`, DHL's fast reading against its exact
+one, `shown_time` against `wall_clock`, `localize` against reading the wall clock with
+`replace(tzinfo=zone, fold=0)`, `resolve_in` against `resolve_local`, the DHL place and
+wording caches against reading each address and text afresh, and `CarrierEvent`'s own
+constructor against the fields it declares.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import math
 from collections.abc import Callable
@@ -18,9 +22,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carriers.base import load_json
-from carriers.dhl import _location, parse_body
-from carriers.timezones import localize, shown_time, wall_clock
+from carriers.base import (
+    BadResponse,
+    CarrierEvent,
+    ExactFloat,
+    InexactNumber,
+    Location,
+    TimeBasis,
+    load_json,
+    load_json_exact,
+    load_json_fast,
+    number_text,
+)
+from carriers.dhl import _location, _reading, parse_body, parse_shipment
+from carriers.status import Status, SubStatus
+from carriers.timezones import localize, resolve_in, resolve_local, shown_time, wall_clock, zone_for, zone_info
 from tests.carriers.sim_helpers import samples_dir
 
 SAMPLES = samples_dir()
@@ -65,6 +81,133 @@ def test_load_json_fails_like_json_loads(body: bytes | str) -> None:
     expected = _failure(json.loads, body)
     assert expected is not None
     assert _failure(load_json, body) is expected
+
+
+#: the integers orjson reads exactly
+WITHIN_64_BITS = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@PROPS
+@given(WITHIN_64_BITS)
+def test_load_json_fast_reads_what_json_loads_reads_within_64_bits(value: Any) -> None:
+    body = json.dumps(value).encode()
+    assert load_json_fast(body) == json.loads(body)
+
+
+@PROPS
+@given(JSON_VALUES)
+def test_load_json_exact_reads_what_json_loads_reads(value: Any) -> None:
+    body = json.dumps(value).encode()
+    assert load_json_exact(body) == json.loads(body)
+
+
+def test_exact_floats_are_marked_and_fast_ones_refused_when_they_may_be_integers() -> None:
+    doc = load_json_exact(b"[1.5, 1e19, NaN, -Infinity, 18446744073709551616, 7]")
+    assert all(type(v) is ExactFloat for v in doc[:4])
+    assert [number_text(v) for v in doc] == ["1.5", "1e+19", "nan", "-inf", "18446744073709551616", "7"]
+    # orjson gives the integer 2**64 as a float: one that large is refused, smaller ones are not
+    [big, small] = load_json_fast(b"[18446744073709551616, 9.2e18]")
+    with pytest.raises(InexactNumber):
+        number_text(big)
+    with pytest.raises(InexactNumber):
+        number_text(-big)
+    assert number_text(small) == "9.2e+18"
+    assert number_text(float("nan")) == "nan"
+    # what orjson refuses comes back exact
+    assert type(load_json_fast(b"[NaN]")[0]) is ExactFloat
+
+
+def _express() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((SAMPLES / "dhl" / "shipments_openapi_example_express.json").read_bytes())
+    return doc
+
+
+def _read_exactly(body: bytes) -> list[Any]:
+    """What DHL's parse gives when the body is read exactly from the start."""
+    return [parse_shipment(s) for s in load_json_exact(body)["shipments"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("id",), 12345678901234567890123, "12345678901234567890123"),
+        (("id",), -9223372036854775809, "-9223372036854775809"),
+        (("id",), 1e19, "1e+19"),  # a float as the body spells it
+        (("id",), 18446744073709551615, "18446744073709551615"),  # the largest orjson holds
+    ],
+)
+def test_dhl_reads_long_numbers_as_spelled(path: tuple[str, ...], value: Any, expected: str) -> None:
+    doc = _express()
+    doc["shipments"][0][path[0]] = value
+    body = json.dumps(doc).encode()
+    [result] = parse_body(body)
+    assert result.shipment_ref == expected
+    assert [result] == _read_exactly(body)
+
+
+def test_dhl_long_numbers_where_text_belongs() -> None:
+    doc = _express()
+    shipment = doc["shipments"][0]
+    shipment["origin"]["address"]["postalCode"] = 12345678901234567890
+    shipment["events"][0]["description"] = 98765432109876543210
+    shipment["details"]["proofOfDelivery"]["signed"]["name"] = 1e300
+    body = json.dumps(doc).encode()
+    [result] = parse_body(body)
+    assert [result] == _read_exactly(body)
+    assert result.events[0].description == "98765432109876543210"
+
+
+def test_dhl_long_numbers_it_does_not_read_leave_the_fast_reading_alone() -> None:
+    doc = _express()
+    doc["shipments"][0]["details"]["pieceIds"].append(123456789012345678901234567890)
+    doc["shipments"][0]["details"]["weight"]["value"] = 1e300
+    body = json.dumps(doc).encode()
+    assert parse_body(body) == _read_exactly(body) == parse_body(json.dumps(_express()).encode())
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [leaf for key, child in value.items() for leaf in _leaves(child, (*path, key))]
+    if isinstance(value, list):
+        return [leaf for i, child in enumerate(value) for leaf in _leaves(child, (*path, i))]
+    return [path]
+
+
+NUMBERS = st.one_of(
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.sampled_from([2**63, 2**64, -(2**63) - 1, 2**64 - 1, 10**30]),
+    st.floats(allow_nan=False),
+)
+
+
+@PROPS
+@given(st.data())
+def test_dhl_fast_reading_gives_what_the_exact_one_gives(data: st.DataObject) -> None:
+    doc = _express()
+    doc["shipments"].append(json.loads(json.dumps(doc["shipments"][0])))
+    leaves = _leaves(doc)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        *parents, last = data.draw(st.sampled_from(leaves))
+        target = doc
+        for step in parents:
+            target = target[step]
+        target[last] = data.draw(NUMBERS)
+    body = json.dumps(doc).encode()
+    try:
+        expected = _read_exactly(body)
+    except (KeyError, TypeError):  # the mutation broke the envelope
+        with pytest.raises(BadResponse):
+            parse_body(body)
+        return
+    assert parse_body(body) == expected
 
 
 def test_a_long_numeric_id_keeps_every_digit() -> None:
@@ -117,6 +260,66 @@ def test_localize_reads_the_wall_clock_with_fold_zero(local: datetime, fold: int
 def test_localize_reads_an_aware_value_as_a_wall_clock() -> None:
     aware = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
     assert localize(aware, ZoneInfo("Asia/Shanghai")) == (datetime(2024, 7, 1, 1, 0, tzinfo=UTC), 480)
+
+
+PLACES = st.sampled_from(
+    [
+        (None, None, None),
+        ("NL", "AMSTERDAM", None),
+        ("US", "JAMAICA NY", None),
+        ("US", None, "CA"),
+        ("US", None, None),
+        ("AU", "Sydney", "NSW"),
+        (None, "Leipzig", None),
+    ]
+)
+FALLBACKS = st.sampled_from([None, "Asia/Shanghai", "America/New_York", "Australia/Lord_Howe"])
+
+
+@PROPS
+@given(NAIVE, st.sampled_from([0, 1]), PLACES, FALLBACKS)
+def test_resolve_in_is_resolve_local(
+    local: datetime, fold: int, place: tuple[str | None, str | None, str | None], fallback: str | None
+) -> None:
+    country, city, region = place
+    local = local.replace(fold=fold)
+    expected = resolve_local(local, country=country, city=city, region=region, fallback_zone=fallback)
+    got = resolve_in(local, zone_info(zone_for(country, city, region)), zone_info(fallback))
+    assert got == expected
+    assert got[0].tzinfo is UTC and got[0].fold == expected[0].fold
+
+
+def test_carrier_event_constructor_is_the_dataclass_one() -> None:
+    names = [f.name for f in dataclasses.fields(CarrierEvent)]
+    params = inspect.signature(CarrierEvent).parameters
+    assert list(params) == names
+    assert [params[n].default for n in names] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(CarrierEvent)
+    ]
+    at = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
+    args = (at, TimeBasis.UTC_GIVEN, "2024-07-01T09:00:00", Status.IN_TRANSIT, SubStatus.ARRIVED, "AR", "Arrived")
+    event = CarrierEvent(*args, Location(country="NL"), "dhl", 0)
+    assert event == CarrierEvent(**dict(zip(names, (*args, Location(country="NL"), "dhl", 0), strict=True)))
+    assert [getattr(event, n) for n in names] == [*args, Location(country="NL"), "dhl", 0]
+    plain = CarrierEvent(*args)
+    assert (plain.location, plain.provider, plain.utc_offset_minutes) == (None, "", None)
+    assert dataclasses.replace(event, provider="ups").provider == "ups"
+    assert hash(event) == hash(CarrierEvent(*args, Location(country="NL"), "dhl", 0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.provider = "ups"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        CarrierEvent(at.replace(tzinfo=None), *args[1:])
+
+
+def test_a_remembered_wording_is_the_wording_read_afresh() -> None:
+    raw = {"statusCode": " Transit ", "description": "Arrived at DHL Sort Facility", "status": "ok"}
+    first, second = _reading(raw), _reading(dict(raw))
+    assert first == second == ("transit", "Arrived at DHL Sort Facility", "ok", (Status.IN_TRANSIT, SubStatus.ARRIVED))
+    # equal as keys, read differently: never answered from what a text left behind
+    assert _reading({"statusCode": 1})[0] == "1"
+    assert _reading({"statusCode": True})[0] == ""
+    assert _reading({"statusCode": ["transit"]})[0] == ""
 
 
 def test_places_equal_as_keys_but_read_differently_stay_apart() -> None:
