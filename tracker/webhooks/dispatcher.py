@@ -110,7 +110,7 @@ Sent = tuple[Claimed, AttemptResult]
 
 
 @dataclass(frozen=True, slots=True)
-class Held:
+class _Held:
     """What a dispatcher holds when it claims again before recording everything it sent."""
 
     leased: Collection[str] = ()
@@ -122,7 +122,7 @@ class Held:
     """Requests still in flight, per endpoint."""
 
 
-NOTHING_HELD = Held()
+_NOTHING_HELD = _Held()
 
 
 def _among(conn: AsyncConnection, column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:
@@ -176,7 +176,7 @@ def _locked(query: Select[Any]) -> Select[Any]:
 
 
 async def _scan(
-    conn: AsyncConnection, *, now: datetime, quota: Callable[[str], int], limit: int, held: Held, skip: set[str]
+    conn: AsyncConnection, *, now: datetime, quota: Callable[[str], int], limit: int, held: _Held, skip: set[str]
 ) -> list[Row[Any]] | None:
     """Walk the due deliveries oldest first, locking them, and pick each endpoint's first `quota`.
 
@@ -197,7 +197,7 @@ async def _scan(
         rows = (await conn.execute(_locked(query))).all()
         for row in rows:
             if row.id in held.leased:
-                continue  # re-armed while its old copy is out: see Held.leased
+                continue  # re-armed while its old copy is out: see _Held.leased
             seen[row.endpoint_id] += 1
             if seen[row.endpoint_id] <= quota(row.endpoint_id):
                 picked.append(row)
@@ -212,7 +212,7 @@ async def _scan(
 
 
 async def _ranked(
-    conn: AsyncConnection, *, now: datetime, per_endpoint: int, limit: int, held: Held, skip: Collection[str]
+    conn: AsyncConnection, *, now: datetime, per_endpoint: int, limit: int, held: _Held, skip: Collection[str]
 ) -> list[Row[Any]]:
     """The same pick by ranking every due delivery per endpoint in the database."""
     ranked = (
@@ -237,7 +237,7 @@ async def _ranked(
 
 
 async def _candidates(
-    conn: AsyncConnection, *, now: datetime, per_endpoint: int, limit: int, held: Held
+    conn: AsyncConnection, *, now: datetime, per_endpoint: int, limit: int, held: _Held
 ) -> list[Row[Any]]:
     """Each endpoint's oldest due deliveries, as many as it has free slots, oldest first; locked.
 
@@ -289,7 +289,7 @@ async def _claim(
     owner: str,
     settings: WebhookSettings,
     limit: int,
-    held: Held = NOTHING_HELD,
+    held: _Held = _NOTHING_HELD,
 ) -> list[Claimed]:
     """Lease up to `limit` due deliveries, at most `concurrency_per_endpoint` in flight per endpoint."""
     per_endpoint = settings.concurrency_per_endpoint
@@ -566,10 +566,10 @@ class _InFlight:
         self.done.append((item, result))
         self.arrived.set()
 
-    def held(self) -> Held:
+    def held(self) -> _Held:
         answered = {item.delivery_id for item, _ in self.done} | {item.delivery_id for item, _ in self.recording}
         sending = Counter(item.endpoint_id for key, item in self.leased.items() if key not in answered)
-        return Held(leased=set(self.leased), answered=answered, sending=sending)
+        return _Held(leased=set(self.leased), answered=answered, sending=sending)
 
     def take(self) -> list[Sent]:
         """The results back so far, to record; they count as answered until `recorded`."""
