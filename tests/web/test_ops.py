@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -11,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from tests.conftest import Account, shipment_body
-from tracker.logs import JsonFormatter
+from tracker.logs import JsonFormatter, JsonLinesHandler
 
 
 async def test_openapi_is_valid_and_documents_every_route(client: TestClient, app: web.Application) -> None:  # type: ignore[type-arg]
@@ -140,3 +141,33 @@ def test_request_ids_are_never_mistaken_for_phone_numbers() -> None:
     record = logging.makeLogRecord({"msg": "request", "request_id": "4151234567890abc", "levelname": "INFO",
                                     "name": "tracker.access"})
     assert json.loads(JsonFormatter().format(record))["request_id"] == "4151234567890abc"
+
+
+async def test_request_log_written_directly_has_id_and_no_secrets(client: TestClient, seller: Account) -> None:  # type: ignore[type-arg]
+    """With the service's handler the only listener, lines skip the record and are gathered
+    per turn of the loop: still one per request, with its id, and nothing personal."""
+    out = io.StringIO()
+    handler = JsonLinesHandler(out)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("tracker.access")
+    saved = (list(log.handlers), log.propagate, log.level)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        resp = await client.post(
+            "/v1/shipments", json=shipment_body(1), headers={**seller.headers, "X-Request-Id": "req-12345678"}
+        )
+        created = await resp.json()
+        token = created["public_url"].rsplit("/", 1)[1]
+        page = await client.get(f"/t/{token}")
+        handler.flush()
+    finally:
+        log.handlers[:], log.propagate, log.level = saved
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(x["route"], x["status"]) for x in lines] == [("/v1/shipments", 201), ("/t/{token}", 200)]
+    assert lines[0]["request_id"] == "req-12345678"
+    assert seller.api_key.startswith(lines[0]["key_prefix"] + "_")
+    assert lines[1]["request_id"] == page.headers["X-Request-Id"]
+    for secret in (seller.api_key, "jane1@example.com", "Jane Customer", "+1 415 555 0100", "1 Market St", token):
+        assert secret not in out.getvalue()
