@@ -229,13 +229,14 @@ def _reading(raw: dict[str, Any]) -> _Reading:
 
 class _Place(NamedTuple):
     location: Location | None
+    country: str | None
     #: zone of the place itself, for events scanned there
     zone: ZoneInfo | None
     #: zone from country and city alone, for a shipment's origin or destination
     city_zone: ZoneInfo | None
 
 
-_NOWHERE = _Place(None, None, None)
+_NOWHERE = _Place(None, None, None, None)
 
 
 def _read_place(city: Any, region: Any, country: Any, postcode: Any) -> _Place:
@@ -249,6 +250,7 @@ def _read_place(city: Any, region: Any, country: Any, postcode: Any) -> _Place:
         return _NOWHERE
     return _Place(
         loc,
+        loc.country,
         zone_info(zone_for(loc.country, loc.city, loc.region)),
         zone_info(zone_for(loc.country, loc.city)),
     )
@@ -298,9 +300,10 @@ _IN_TRANSIT = _S.IN_TRANSIT
 
 
 def _instant(
-    text: str, zone: ZoneInfo | None, fallback: ZoneInfo | None
+    value: Any, zone: ZoneInfo | None, fallback: ZoneInfo | None
 ) -> tuple[datetime, TimeBasis, str, int] | None:
-    """An event timestamp read at a place whose zone is `zone` (None: unknown), else in `fallback`."""
+    """An event timestamp as sent, read at a place whose zone is `zone` (None: unknown), else in `fallback`."""
+    text = value.strip() if type(value) is str else _text(value)  # nearly always text: no call
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -331,7 +334,9 @@ def _signed_by(details: dict[str, Any]) -> str | None:
     return name or given or family or None
 
 
-def _when(text: str, zone: ZoneInfo | None) -> datetime | None:
+def _when(value: Any, zone: ZoneInfo | None) -> datetime | None:
+    """An estimated-delivery bound as sent; one without offset is read in `zone`."""
+    text = value.strip() if type(value) is str else _text(value)  # nearly always text: no call
     if not text:
         return None
     try:
@@ -357,7 +362,7 @@ def _events(raw_events: list[Any], origin_zone: ZoneInfo | None, dest_zone: Zone
             mapped = (previous[0], _OTHER)
         early = mapped[0] in _EARLY or (mapped[0] == _IN_TRANSIT and index < half)
         place = _place(raw.get("location"))
-        when = _instant(_text(raw.get("timestamp")), place.zone, origin_zone if early else dest_zone)
+        when = _instant(raw.get("timestamp"), place.zone, origin_zone if early else dest_zone)
         if when is None:
             continue
         instant, basis, shown, minutes = when
@@ -419,9 +424,7 @@ def _parse_shipment(ref: str, shipment: dict[str, Any]) -> TrackResult:
     details = _obj(shipment.get("details"))
     frame = _obj(shipment.get("estimatedDeliveryTimeFrame"))
     dest_zone = dest.city_zone
-    eta = _when(_text(shipment.get("estimatedTimeOfDelivery")), dest_zone) or _when(
-        _text(frame.get("estimatedFrom")), dest_zone
-    )
+    eta = _when(shipment.get("estimatedTimeOfDelivery"), dest_zone) or _when(frame.get("estimatedFrom"), dest_zone)
     # by position, in field order: keywords to a class call are packed into a dict
     return TrackResult(
         ref,  # tracking_number
@@ -430,10 +433,10 @@ def _parse_shipment(ref: str, shipment: dict[str, Any]) -> TrackResult:
         mapped[1],  # sub_status
         events,
         eta,  # estimated_delivery
-        _when(_text(frame.get("estimatedThrough")), dest_zone),  # estimated_delivery_end
+        _when(frame.get("estimatedThrough"), dest_zone),  # estimated_delivery_end
         _signed_by(details),
-        origin.location.country if origin.location else None,  # origin_country
-        dest.location.country if dest.location else None,  # destination_country
+        origin.country,  # origin_country
+        dest.country,  # destination_country
         CODE,  # provider
         code,  # raw_status
         ref,  # shipment_ref

@@ -504,12 +504,13 @@ def resolve_in(local: datetime, zone: ZoneInfo | None, fallback: ZoneInfo | None
     `zone_info(zone_for(country, city, region))` of the place, `fallback` is
     `zone_info(fallback_zone)`."""
     if zone is not None:
-        instant, minutes = localize(local, zone)
-        return instant, _FROM_LOCATION, minutes
-    if fallback is not None:
-        instant, minutes = localize(local, fallback)
-        return instant, _ASSUMED, minutes
-    return local.replace(tzinfo=UTC), _ASSUMED, 0
+        basis = _FROM_LOCATION
+    elif fallback is not None:
+        zone, basis = fallback, _ASSUMED
+    else:
+        return local.replace(tzinfo=UTC), _ASSUMED, 0
+    instant, minutes = localize(local, zone)
+    return instant, basis, minutes
 
 
 _OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
