@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -313,3 +315,29 @@ async def test_webhooks_need_the_manage_scope(client: Client, app: web.Applicati
     resp = await client.post(EP, json={"url": HOOK}, headers=reader.headers)
     assert resp.status == 403
     assert (await resp.json())["required_scope"] == "webhooks:manage"
+
+
+async def test_a_request_waits_for_another_writer_instead_of_failing(
+    client: Client, seller: Account, settings: Any, backend: str
+) -> None:
+    """On SQLite a read-then-write request must take the write lock at its start: read
+    first, and another process's commit in between makes its write fail ("database is
+    locked") however long it waits."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL has row locks; this is SQLite's single writer")
+    endpoint = await _create(client, seller)
+    other = sqlite3.connect(
+        settings.database.url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE webhook_endpoints SET description = 'by another process' WHERE id = ?", (endpoint["id"],))
+    # the other process commits while the request is in progress
+    timer = threading.Timer(0.3, lambda: (other.execute("COMMIT"), other.close()))
+    timer.start()
+    try:
+        resp = await client.post(f"{EP}/{endpoint['id']}/test", headers=seller.headers)
+    finally:
+        timer.join()
+    assert resp.status == 202, await resp.text()
+    detail = await client.get(f"{EP}/{endpoint['id']}", headers=seller.headers)
+    assert (await detail.json())["description"] == "by another process"

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker import keys
 from tracker.alerts import KINDS
+from tracker.db import writing
 from tracker.models import Alert
 from tracker.store import ConflictError, NotFoundError
 from tracker.store import alerts as store
@@ -113,7 +114,7 @@ async def _optional_body(request: web.Request) -> Any:
 async def acknowledge(request: web.Request) -> web.Response:
     principal = require(request, "alerts:write")
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         alert = await _load(session, principal, request.match_info["id"])
         body = validate(AlertAcknowledge, await _optional_body(request))
         try:
@@ -140,7 +141,7 @@ async def resolve(request: web.Request) -> web.Response:
     principal = require(request, "alerts:write")
     now = request.app[keys.CLOCK]()
     public_url = request.app[keys.SETTINGS].server.public_url
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         alert = await _load(session, principal, request.match_info["id"])
         body = validate(AlertResolve, await read_json(request))
         if alert.resolved_at is not None:

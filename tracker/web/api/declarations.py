@@ -28,6 +28,7 @@ from tracker.customs.workflow import (
     entry_number_error,
     move,
 )
+from tracker.db import writing
 from tracker.models import Declaration
 from tracker.store import NotFoundError
 from tracker.store import declarations as store
@@ -358,7 +359,7 @@ async def create(request: web.Request) -> web.Response:
     body = validate(DeclarationCreate, await read_json(request))
     now = request.app[keys.CLOCK]()
     header = body.header.model_dump(exclude_none=True)
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         lines = [_line_data(line) for line in body.lines or []]
         order_currency: str | None = None
         if body.shipment_id is not None:
@@ -449,7 +450,7 @@ async def get_one(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     principal = require(request, WRITE)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         loaded = await _load(session, principal, request, for_update=True)
         body = validate(DeclarationPatch, await read_json(request))
         decl = loaded.declaration
@@ -513,7 +514,7 @@ async def _references(
 async def run_validation(request: web.Request) -> web.Response:
     principal = require(request, WRITE)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         loaded = await _load(session, principal, request, for_update=True)
         decl = loaded.declaration
         try:
@@ -563,7 +564,7 @@ async def run_validation(request: web.Request) -> web.Response:
 async def _step(request: web.Request, action: str, scope: str) -> web.Response:
     principal = require(request, scope)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         loaded = await _load(session, principal, request, for_update=True)
         decl = loaded.declaration
         details: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from pydantic import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker import keys
+from tracker.db import writing
 from tracker.models import WebhookEndpoint
 from tracker.store import NotFoundError
 from tracker.store import sellers as seller_store
@@ -134,7 +135,7 @@ async def create(request: web.Request) -> web.Response:
     body = validate(EndpointCreate, await read_json(request))
     url = await _check_url(request, body.url)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         endpoint = await store.create_endpoint(
             session,
             principal.seller_id,
@@ -167,7 +168,7 @@ async def update(request: web.Request) -> web.Response:
     body = validate(EndpointUpdate, await read_json(request))
     url = await _check_url(request, body.url) if body.url is not None else None
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         endpoint = await _endpoint(session, principal, request.match_info["id"])
         if url is not None:
             endpoint.url = url
@@ -188,7 +189,7 @@ def _change(
     async def handler(request: web.Request) -> web.Response:
         principal = require(request, SCOPE)
         now = request.app[keys.CLOCK]()
-        async with request.app[keys.SESSIONMAKER]() as session:
+        async with writing(request.app[keys.SESSIONMAKER]) as session:
             endpoint = await _endpoint(session, principal, request.match_info["id"])
             apply(endpoint, now, request)
             session.add(endpoint)
@@ -215,7 +216,7 @@ rotate = _change("webhook_endpoint.secret_rotated", _rotate, secret=True)
 async def remove(request: web.Request) -> web.Response:
     principal = require(request, SCOPE)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         endpoint = await _endpoint(session, principal, request.match_info["id"])
         await store.delete_endpoint(session, endpoint)
         await _audit(session, principal, "webhook_endpoint.deleted", endpoint.id, now)
@@ -226,7 +227,7 @@ async def remove(request: web.Request) -> web.Response:
 async def send_test(request: web.Request) -> web.Response:
     principal = require(request, SCOPE)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         endpoint = await _endpoint(session, principal, request.match_info["id"])
         _require_enabled(endpoint)
         message = await enqueue(
@@ -244,7 +245,7 @@ async def send_test(request: web.Request) -> web.Response:
 async def replay(request: web.Request) -> web.Response:
     principal = require(request, SCOPE)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         # another seller's endpoint answers 404 whatever the body says
         endpoint = await _endpoint(session, principal, request.match_info["id"])
         body = validate(Replay, await read_json(request))
@@ -280,7 +281,7 @@ async def redeliver(request: web.Request) -> web.Response:
     principal = require(request, SCOPE)
     query: RedeliverQuery = parse_query(request, RedeliverQuery)
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         try:
             message = await store.get_message(session, principal.seller_id, request.match_info["id"])
         except NotFoundError as err:

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from tracker import analytics, charts, i18n, importer, keys
 from tracker.alerts import KINDS
+from tracker.db import writing
 from tracker.store import ConflictError, NotFoundError
 from tracker.store import alerts as alert_store
 from tracker.store import dashboard as store
@@ -349,7 +350,7 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     p = signed.principal
     now = request.app[keys.CLOCK]()
     note = form.get("note", "").strip()[:2000] or None
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         try:
             alert = await alert_store.get_alert(session, p.seller_id, request.match_info["id"])
             changed = await alert_store.acknowledge(session, alert, now=now, actor=p.key_prefix, note=note)
@@ -380,7 +381,7 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     if action not in RESOLUTIONS:
         raise Problem(422, "validation-failed", "Choose what was done about the alert.")
     note = form.get("note", "").strip()[:2000] or None
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         try:
             alert = await alert_store.get_alert(session, p.seller_id, request.match_info["id"])
         except NotFoundError as err:
@@ -446,7 +447,7 @@ async def webhooks(request: web.Request) -> web.Response:
 async def redeliver(request: web.Request) -> web.StreamResponse:
     signed, form = await _posted(request, "webhooks:manage")
     now = request.app[keys.CLOCK]()
-    async with request.app[keys.SESSIONMAKER]() as session:
+    async with writing(request.app[keys.SESSIONMAKER]) as session:
         try:
             message = await webhook_store.get_message(session, signed.principal.seller_id, request.match_info["id"])
         except NotFoundError as err:
