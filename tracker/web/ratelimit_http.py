@@ -28,9 +28,11 @@ class KeyedLimiter:
         self._max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, datetime]] = OrderedDict()
 
-    def hit(self, key: str) -> int:
-        """Take one token for `key`: 0 when allowed, else whole seconds to wait (>= 1)."""
-        now = self._clock()
+    def hit(self, key: str, now: datetime | None = None) -> int:
+        """Take one token for `key` at `now` (by default the clock's): 0 when allowed, else
+        whole seconds to wait (>= 1)."""
+        if now is None:
+            now = self._clock()
         buckets = self._buckets
         bucket = buckets.pop(key, None)
         if bucket is None:

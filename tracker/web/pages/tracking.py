@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 from markupsafe import Markup
+from multidict import CIMultiDict
 
 import carriers
 from carriers.status import CUSTOMS
@@ -338,29 +339,45 @@ class Entry:
     etag: str
     last_modified: datetime
     body: bytes
-    #: what both the 200 and the 304 carry, built once per rendering
-    headers: dict[str, str]
+    #: what the 304 carries, built once per rendering (a response copies a multidict fast)
+    headers: CIMultiDict[str]
+    #: what the 200 carries: the same, then its Content-Type
+    ok_headers: CIMultiDict[str]
     fresh_until: datetime
 
     @classmethod
-    def create(cls, etag: str, last_modified: datetime, body: bytes, csp: str, fresh_until: datetime) -> Entry:
-        headers = {
-            "ETag": etag,
-            "Last-Modified": http_date(last_modified, usegmt=True),
-            "Cache-Control": "private, no-cache",
-        }
+    def create(
+        cls, etag: str, last_modified: datetime, body: bytes, csp: str, content_type: str, fresh_until: datetime
+    ) -> Entry:
+        headers = CIMultiDict(
+            {
+                "ETag": etag,
+                "Last-Modified": http_date(last_modified, usegmt=True),
+                "Cache-Control": "private, no-cache",
+            }
+        )
         if csp:
             headers.update(_html_headers(csp))
         headers["Vary"] = _VARY
-        return cls(etag, last_modified, body, headers, fresh_until)
+        ok_headers = headers.copy()
+        ok_headers["Content-Type"] = f"{content_type}; charset=utf-8"
+        return cls(etag, last_modified, body, headers, ok_headers, fresh_until)
 
 
 class PublicPages:
     """Per-process state of the public pages: rate limiters and the rendered-page cache."""
 
     def __init__(
-        self, limits: PublicLimits, clock: Any, ttl: float = DEFAULT_TTL, max_entries: int = CACHE_ENTRIES
+        self,
+        limits: PublicLimits,
+        clock: Any,
+        ttl: float = DEFAULT_TTL,
+        max_entries: int = CACHE_ENTRIES,
+        *,
+        trust_forwarded_for: bool = False,
     ) -> None:
+        self.clock = clock
+        self.trust_forwarded_for = trust_forwarded_for
         self.limiters = Limiters.create(limits, clock)
         self.ttl = timedelta(seconds=ttl)
         self.max_entries = max_entries
@@ -381,6 +398,17 @@ class PublicPages:
         if entry is not None:
             self.cache.move_to_end(key)
         return entry
+
+    def fresh(self, key: tuple[str, str, str], now: datetime) -> Entry | None:
+        """The entry while it needs no re-validation: the usual case, answered without a query."""
+        entry = self.cache.get(key)
+        if entry is None or now >= entry.fresh_until:
+            return None
+        self.cache.move_to_end(key)
+        return entry
+
+    def client_ip(self, request: web.Request) -> str:
+        return client_ip(request, trust_forwarded_for=self.trust_forwarded_for)
 
     def put(self, key: tuple[str, str, str], entry: Entry) -> None:
         self.cache[key] = entry
@@ -460,7 +488,7 @@ def _vary(response: web.StreamResponse) -> None:
 
 
 def _ip(request: web.Request) -> str:
-    return client_ip(request, trust_forwarded_for=request.app[keys.SETTINGS].server.trust_forwarded_for)
+    return _pages(request).client_ip(request)
 
 
 def html_page(
@@ -514,12 +542,11 @@ def _not_found(request: web.Request, lang: str, *, as_json: bool) -> web.Respons
 # ---------------------------------------------------------------- handlers
 
 
-async def _cached(request: web.Request, token: str, lang: str, kind: str) -> Entry | None:
-    """The current rendering of the page: from the cache while fresh, re-validated with
-    one small query once stale, read and rendered only when it changed or is missing."""
-    pages = _pages(request)
-    now = request.app[keys.CLOCK]()
-    key = (token, lang, kind)
+async def _current(request: web.Request, pages: PublicPages, key: tuple[str, str, str], now: datetime) -> Entry | None:
+    """The current rendering of a page that is not freshly cached: a stale entry is
+    re-validated with one small query, the page read and rendered only when it changed or
+    is missing."""
+    token, lang, kind = key
     entry = pages.get(key)
     if entry is not None:
         if now < entry.fresh_until:
@@ -537,6 +564,7 @@ async def _cached(request: web.Request, token: str, lang: str, kind: str) -> Ent
     view = build_view(lang, state)
     if kind == "json":
         body, csp = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode(), ""
+        content_type = "application/json"
     else:
         html, csp = render(
             "tracking.html",
@@ -546,43 +574,46 @@ async def _cached(request: web.Request, token: str, lang: str, kind: str) -> Ent
             v=view,
             confirm_path=f"/t/{token}/confirm",
         )
-        body = html.encode()
-    entry = Entry.create(etag_of(state.version, lang, kind), state.version.last_modified, body, csp, now + pages.ttl)
+        body, content_type = html.encode(), HTML
+    version = state.version
+    entry = Entry.create(etag_of(version, lang, kind), version.last_modified, body, csp, content_type, now + pages.ttl)
     pages.put(key, entry)
     return entry
 
 
-def _conditional(request: web.Request, entry: Entry, content_type: str) -> web.Response:
+def _conditional(request: web.Request, entry: Entry) -> web.Response:
     if not_modified(request, entry.etag, entry.last_modified):
         response = web.Response(status=304, headers=entry.headers)
     else:
-        response = web.Response(
-            status=200, body=entry.body, headers=entry.headers, content_type=content_type, charset="utf-8"
-        )
+        response = web.Response(status=200, body=entry.body, headers=entry.ok_headers)
     _remember_lang(request, response)
     return response
 
 
 async def tracking_page(request: web.Request) -> web.Response:
-    lang = _lang(request)
-    wait = _pages(request).limiters.pages.hit(_ip(request))
+    pages, lang = _pages(request), _lang(request)
+    now = pages.clock()
+    wait = pages.limiters.pages.hit(pages.client_ip(request), now)
     if wait:
         return _too_many(request, lang, wait, as_json=False)
-    entry = await _cached(request, request.match_info["token"], lang, "html")
+    key = (request.match_info["token"], lang, "html")
+    entry = pages.fresh(key, now) or await _current(request, pages, key, now)
     if entry is None:
         return _not_found(request, lang, as_json=False)
-    return _conditional(request, entry, HTML)
+    return _conditional(request, entry)
 
 
 async def tracking_json(request: web.Request) -> web.Response:
-    lang = _lang(request)
-    wait = _pages(request).limiters.pages.hit(_ip(request))
+    pages, lang = _pages(request), _lang(request)
+    now = pages.clock()
+    wait = pages.limiters.pages.hit(pages.client_ip(request), now)
     if wait:
         return _too_many(request, lang, wait, as_json=True)
-    entry = await _cached(request, request.match_info["token"], lang, "json")
+    key = (request.match_info["token"], lang, "json")
+    entry = pages.fresh(key, now) or await _current(request, pages, key, now)
     if entry is None:
         return _not_found(request, lang, as_json=True)
-    return _conditional(request, entry, "application/json")
+    return _conditional(request, entry)
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -689,6 +720,7 @@ def add_routes(app: web.Application) -> None:
         services.get("public_limits") or PublicLimits(),
         app[keys.CLOCK],
         ttl=float(services.get("public_page_ttl", DEFAULT_TTL)),
+        trust_forwarded_for=app[keys.SETTINGS].server.trust_forwarded_for,
     )
     app.cleanup_ctx.append(reader_ctx)
     app.router.add_get("/t/{token}", tracking_page)
