@@ -154,6 +154,8 @@ def serve(kind: str, port: int, db: str, ttl: float) -> None:
 
         app = web.Application()
         app.router.add_get("/t/{token}", hello)
+        # a bare app, run with aiohttp's defaults (its access logger included)
+        web.run_app(app, host="127.0.0.1", port=port, print=None)
     else:
         from tracker.app import create_app
         from tracker.logs import setup_logging
@@ -168,7 +170,7 @@ def serve(kind: str, port: int, db: str, ttl: float) -> None:
         app = create_app(settings, services={"public_limits": limits, "public_page_ttl": ttl})
         # as `tracker serve` runs: one JSON access-log line per request (to /dev/null here)
         setup_logging("INFO")
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 def free_port() -> int:
