@@ -446,7 +446,7 @@ def _parse_shipment(ref: str, shipment: dict[str, Any]) -> TrackResult:
 def _read(body: bytes, load: Callable[[bytes], Any]) -> list[Any]:
     try:
         doc = load(body)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: nested too deep
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
     if not isinstance(doc, dict) or not isinstance(doc.get("shipments"), list):
         raise BadResponse(f"{CODE}: no shipments list", carrier=CODE, body=body)
@@ -466,7 +466,7 @@ def is_not_found(body: bytes) -> bool:
     """A 404 problem+json body that says the number is unknown."""
     try:
         doc = load_json(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False
     return isinstance(doc, dict) and doc.get("status") == 404
 

@@ -209,6 +209,13 @@ def test_unreadable_bodies_raise_bad_response(body: bytes) -> None:
         parse_body(body)
 
 
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"shipments": ' + b"[" * 100_000, b'{"a": ' * 100_000])
+def test_bodies_nested_too_deep_raise_bad_response(body: bytes) -> None:
+    with pytest.raises(BadResponse):
+        parse_body(body)
+    assert not is_not_found(body)
+
+
 # --- over loopback ----------------------------------------------------------------------
 
 ROUND_TRIP = [
