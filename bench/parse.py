@@ -73,13 +73,29 @@ def adapter_parser(code: str) -> Callable[[], int] | None:
         except BadResponse:
             continue
     if not bodies:
-        print(f"{code:<11} skipped: no sample yields events")
+        print(f"{code:<11} skipped: {why_no_events(adapter, code)}")
         return None
 
     def run() -> int:
         return sum(len(r.events) for body in bodies for r in adapter.parse(body))
 
     return run
+
+
+def why_no_events(adapter: Any, code: str) -> str:
+    """Why no sample of `code` yields events through `parse`: pushes it reads another way, or none."""
+    read_push: Callable[[bytes], list[Any]] | None = getattr(adapter, "parse_push", None)
+    if read_push is None:
+        return "no sample yields events"
+    pushed = 0
+    for path in sorted((SAMPLES / code).glob("*.json")):
+        try:
+            pushed += sum(len(r.events) for r in read_push(path.read_bytes()))
+        except BadResponse:
+            continue
+    if not pushed:
+        return "no sample yields events"
+    return f"its samples are webhook pushes ({pushed} event(s) through parse_push), not replies for parse"
 
 
 def karrio_parser(body: bytes) -> tuple[Callable[[], int] | None, str]:
