@@ -135,7 +135,7 @@ def _country(value: Any) -> str | None:
 def _load(body: bytes) -> Any:
     try:
         return load_json(body)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
 
 

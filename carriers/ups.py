@@ -314,7 +314,7 @@ def parse_body(body: bytes) -> list[TrackResult]:
     """
     try:
         doc = load_json(body)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
     if not isinstance(doc, dict):
         raise BadResponse(f"{CODE}: body is not an object", carrier=CODE, body=body)
@@ -370,7 +370,7 @@ class UpsAdapter(CarrierAdapter):
             doc = load_json(resp.body)
             token = doc["access_token"]
             lifetime = float(doc["expires_in"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as err:
             raise BadResponse(f"{CODE}: unreadable token reply", carrier=CODE, body=resp.body) from err
         if not isinstance(token, str) or not token:
             raise BadResponse(f"{CODE}: token reply without access_token", carrier=CODE, body=resp.body)
