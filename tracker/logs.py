@@ -263,10 +263,11 @@ _ACCESS_CLEANED = tuple((key, treatment) for key, treatment in _extras(_ACCESS_F
 
 
 def log_access(fields: dict[str, Any]) -> None:
-    """The access line of a request, `fields` holding _ACCESS_FIELDS. When our JSON handler
-    is the only one to receive it and this runs on an event loop, the line is queued on the
-    handler straight away, the same line the record would have given, without making a
-    record nobody else would see."""
+    """The access line of a request at INFO (the caller has checked access_log is enabled
+    for it), `fields` holding _ACCESS_FIELDS. When our JSON handler is the only one to
+    receive it and this runs on an event loop, the line is queued on the handler straight
+    away, the same line the record would have given, without making a record nobody else
+    would see."""
     handler = _sole_json_handler(access_log)
     loop = _running_loop()
     if handler is None or loop is None:
