@@ -100,14 +100,10 @@ async def _key_create(settings: Settings, args: argparse.Namespace) -> dict[str,
     try:
         async with create_sessionmaker(engine)() as session:
             scopes = (
-                tuple(s.strip() for s in args.scopes.split(",") if s.strip())
-                if args.scopes
-                else sellers.DEFAULT_SCOPES
+                tuple(s.strip() for s in args.scopes.split(",") if s.strip()) if args.scopes else sellers.DEFAULT_SCOPES
             )
             try:
-                key = await sellers.create_key(
-                    session, args.seller, scopes, now=utc_now(), name=args.name or ""
-                )
+                key = await sellers.create_key(session, args.seller, scopes, now=utc_now(), name=args.name or "")
             except NotFoundError as err:
                 raise ValueError(f"no seller {args.seller}") from err
             await session.commit()
@@ -213,9 +209,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tracker", description="cbec-tracker: tracking and customs documents"
-    )
+    parser = argparse.ArgumentParser(prog="tracker", description="cbec-tracker: tracking and customs documents")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="config.toml to read (default: $TRACKER_CONFIG, else ./config.toml)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,9 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser(
-        "worker", parents=[common], help="run the periodic jobs only (polling, webhooks, email)"
-    )
+    p = sub.add_parser("worker", parents=[common], help="run the periodic jobs only (polling, webhooks, email)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
@@ -236,9 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     seller = sub.add_parser("seller", help="manage sellers").add_subparsers(dest="seller_cmd", required=True)
     p = seller.add_parser("create", parents=[common], help="create a seller and its first API key")
     p.add_argument("name")
-    p.add_argument(
-        "--kind", default="trading_company", choices=["trading_company", "platform", "service_provider"]
-    )
+    p.add_argument("--kind", default="trading_company", choices=["trading_company", "platform", "service_provider"])
     p.add_argument("--parent", help="platform seller id this merchant sits under")
     p.add_argument("--support-email")
     p.add_argument("--scopes", help="comma-separated scopes of the first key")
@@ -262,9 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_retention)
 
-    p = sub.add_parser(
-        "erase", parents=[common], help="erase a customer's personal data (keeps the shipment)"
-    )
+    p = sub.add_parser("erase", parents=[common], help="erase a customer's personal data (keeps the shipment)")
     p.add_argument("--seller", required=True)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--shipment")
@@ -275,9 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common], help="run with the carrier simulator and demo data")
     p.add_argument("--shipments", type=int, default=300)
     p.add_argument("--speed", type=float, default=3600.0, help="simulated seconds per real second")
-    p.add_argument(
-        "--seconds", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)"
-    )
+    p.add_argument("--seconds", type=float, default=0, help="stop after this many real seconds (0: run until Ctrl-C)")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_demo)
 
@@ -285,9 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--seller", required=True)
     p.add_argument("--skip-invalid", action="store_true", help="import valid rows, report the others")
-    p.add_argument(
-        "--mapping", default="auto", help="column mapping: auto, native, shopify, amazon, aliexpress"
-    )
+    p.add_argument("--mapping", default="auto", help="column mapping: auto, native, shopify, amazon, aliexpress")
     p.set_defaults(func=cmd_import)
     return parser
 

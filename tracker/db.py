@@ -77,9 +77,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
 
 def engine_for(settings: DatabaseSettings) -> AsyncEngine:
-    return create_engine(
-        settings.url, echo=settings.echo, pool_size=settings.pool_size, schema=settings.schema_name
-    )
+    return create_engine(settings.url, echo=settings.echo, pool_size=settings.pool_size, schema=settings.schema_name)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:

@@ -75,16 +75,12 @@ async def purge(
             conn = await session.connection()
             if dry_run:
                 report.shipments = int(
-                    (
-                        await conn.execute(select(func.count()).select_from(Shipment).where(too_old))
-                    ).scalar_one()
+                    (await conn.execute(select(func.count()).select_from(Shipment).where(too_old))).scalar_one()
                 )
                 break
             ids = list(
                 (
-                    await conn.execute(
-                        select(col(Shipment.id)).where(too_old).order_by(col(Shipment.id)).limit(batch)
-                    )
+                    await conn.execute(select(col(Shipment.id)).where(too_old).order_by(col(Shipment.id)).limit(batch))
                 ).scalars()
             )
             if not ids:
@@ -103,16 +99,12 @@ async def purge(
             await conn.execute(delete(Alert).where(col(Alert.shipment_id).in_(ids)))
             await conn.execute(delete(Notification).where(col(Notification.shipment_id).in_(ids)))
             decl_ids = select(col(Declaration.id)).where(col(Declaration.shipment_id).in_(ids))
-            await conn.execute(
-                delete(DeclarationLine).where(col(DeclarationLine.declaration_id).in_(decl_ids))
-            )
+            await conn.execute(delete(DeclarationLine).where(col(DeclarationLine.declaration_id).in_(decl_ids)))
             report.declarations += await _delete_count(
                 conn, delete(Declaration).where(col(Declaration.shipment_id).in_(ids))
             )
             # a re-shipment may point at a purged parcel
-            await conn.execute(
-                update(Shipment).where(col(Shipment.replaces_id).in_(ids)).values(replaces_id=None)
-            )
+            await conn.execute(update(Shipment).where(col(Shipment.replaces_id).in_(ids)).values(replaces_id=None))
             await conn.execute(delete(Shipment).where(col(Shipment.id).in_(ids)))
             await session.commit()
     async with sessionmaker() as session:
@@ -187,9 +179,7 @@ async def erase_customer(
             s.pii_erased_at = now
             s.notify_opt_out = True
             session.add(s)
-            for msg in await session.exec(
-                sm_select(WebhookMessage).where(col(WebhookMessage.shipment_id) == s.id)
-            ):
+            for msg in await session.exec(sm_select(WebhookMessage).where(col(WebhookMessage.shipment_id) == s.id)):
                 msg.payload = _scrub_payload(msg.payload)
                 session.add(msg)
                 scrubbed += 1

@@ -29,9 +29,7 @@ def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:
         return run_demo(settings, run_jobs=run_jobs)
     app = create_app(settings, run_jobs=run_jobs)
     if run_web:
-        log.info(
-            "starting", extra={"host": settings.server.host, "port": settings.server.port, "jobs": run_jobs}
-        )
+        log.info("starting", extra={"host": settings.server.host, "port": settings.server.port, "jobs": run_jobs})
         web.run_app(
             app,
             host=settings.server.host,

@@ -312,8 +312,7 @@ async def _claim(
         .values(lease_owner=owner, lease_until=now + lease_for(settings), attempts=_DLV.c.attempts + 1)
     )
     return [
-        Claimed(r.id, r.endpoint_id, r.message_id, r.payload, *targets[r.endpoint_id], claimed_at=now)
-        for r in chosen
+        Claimed(r.id, r.endpoint_id, r.message_id, r.payload, *targets[r.endpoint_id], claimed_at=now) for r in chosen
     ]
 
 
@@ -696,9 +695,7 @@ class _Pump:
             return
         try:
             async with conn.begin():
-                await _record(
-                    conn, results, now=self.clock(), owner=self.owner, settings=self.settings, rand=self.rand
-                )
+                await _record(conn, results, now=self.clock(), owner=self.owner, settings=self.settings, rand=self.rand)
         except DBAPIError as exc:
             self.flight.recorded(ok=False)
             if not _retryable(exc):

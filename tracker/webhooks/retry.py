@@ -60,9 +60,7 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be timezone-aware")
 
 
-def next_attempt_at(
-    attempt_no: int, now: datetime, rand: float, retry_after: float | None = None
-) -> datetime | None:
+def next_attempt_at(attempt_no: int, now: datetime, rand: float, retry_after: float | None = None) -> datetime | None:
     """When to retry after failed attempt number `attempt_no` (1-based); None means give up.
 
     `rand` is a caller-supplied uniform number in [0, 1] that sets the jitter.

@@ -302,9 +302,7 @@ async def lookup_checked(host: str, *, allow_loopback: bool, lookup: Lookup) -> 
     return tuple(dict.fromkeys(checked))
 
 
-async def resolve_and_check(
-    url: str, *, allow_loopback: bool, resolver: Lookup | None = None
-) -> ResolvedTarget:
+async def resolve_and_check(url: str, *, allow_loopback: bool, resolver: Lookup | None = None) -> ResolvedTarget:
     """Check `url`, resolve its host once and refuse it if any address is refused."""
     parsed = _check_url_once(url, allow_loopback)
     if parsed.ip is not None:
@@ -312,9 +310,7 @@ async def resolve_and_check(
     else:
         lookup = resolver or system_lookup
         ips = await lookup_checked(parsed.host, allow_loopback=allow_loopback, lookup=lookup)
-    return ResolvedTarget(
-        url=parsed.url, host=parsed.host, port=parsed.port, ip=ips[0], scheme=parsed.scheme, ips=ips
-    )
+    return ResolvedTarget(url=parsed.url, host=parsed.host, port=parsed.port, ip=ips[0], scheme=parsed.scheme, ips=ips)
 
 
 class PinnedResolver(AbstractResolver):
