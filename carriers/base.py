@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 import orjson
@@ -201,6 +202,25 @@ _DIGIT_MASK = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
 #: orjson reads every integer in [-2**63, 2**64) exactly; beyond, it gives a float this large
 _EXACT_INT_LIMIT = 2.0**63
+
+
+R = TypeVar("R")
+
+
+def cached_by_values(read: Callable[..., R], maxsize: int = 4096) -> Callable[..., R]:
+    """`read` memoized on the raw JSON values it is called with (depot names, zone texts),
+    which repeat on every poll. A call with an unhashable value (a list or an object where
+    a text belongs) is read afresh. `read` must read equal keys alike: 1, 1.0 and True are
+    one key, which holds for readers that take only text."""
+    cached = lru_cache(maxsize=maxsize)(read)
+
+    def call(*values: Any) -> R:
+        try:
+            return cached(*values)
+        except TypeError:
+            return read(*values)
+
+    return call
 
 
 def load_json(body: bytes | bytearray | str) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, ClassVar
 
 import aiohttp
@@ -24,6 +23,7 @@ from carriers.base import (
     TimeBasis,
     TokenCache,
     TrackResult,
+    cached_by_values,
     load_json,
     utc_now,
     with_token_refresh,
@@ -82,16 +82,10 @@ def _text(value: Any) -> str:
 
 def _location(raw: Any) -> Location | None:
     d = _obj(raw)
-    key = (d.get("city"), d.get("stateOrProvinceCode"), d.get("countryCode"), d.get("postalCode"))
-    try:
-        return _place(*key)
-    except TypeError:  # an unhashable value (a list or an object) is no text anyway
-        return _place(*(v if isinstance(v, str) else None for v in key))
+    return _place(d.get("city"), d.get("stateOrProvinceCode"), d.get("countryCode"), d.get("postalCode"))
 
 
-# Scans come from a few thousand depots, named the same way on every poll.
-@lru_cache(maxsize=4096)
-def _place(city: Any, region: Any, country: Any, postcode: Any) -> Location | None:
+def _read_place(city: Any, region: Any, country: Any, postcode: Any) -> Location | None:
     loc = Location(
         city=_text(city) or None,
         region=_text(region) or None,
@@ -99,6 +93,10 @@ def _place(city: Any, region: Any, country: Any, postcode: Any) -> Location | No
         postcode=_text(postcode) or None,
     )
     return loc if any((loc.city, loc.region, loc.country, loc.postcode)) else None
+
+
+# scans come from a few thousand depots, named the same way on every poll
+_place = cached_by_values(_read_place)
 
 
 def _instant(text: str, place: Location | None) -> tuple[datetime, TimeBasis, str, int]:

@@ -25,6 +25,7 @@ from carriers.base import (
     RateLimit,
     TimeBasis,
     TrackResult,
+    cached_by_values,
     load_json,
 )
 from carriers.status import Status, SubStatus, unknown_code
@@ -235,16 +236,10 @@ def _parse_when(text: str, country: str | None) -> datetime | None:
 
 def _location(address: Any) -> Location | None:
     a = _obj(address)
-    key = (a.get("city"), a.get("state"), a.get("country"), a.get("postal_code"))
-    try:
-        return _place(*key)
-    except TypeError:  # an unhashable value (a list or an object) is no text anyway
-        return _place(*(v if isinstance(v, str) else None for v in key))
+    return _place(a.get("city"), a.get("state"), a.get("country"), a.get("postal_code"))
 
 
-# Scans come from a few thousand depots, named the same way on every poll.
-@lru_cache(maxsize=4096)
-def _place(city: Any, state: Any, country: Any, postcode: Any) -> Location | None:
+def _read_place(city: Any, state: Any, country: Any, postcode: Any) -> Location | None:
     loc = Location(
         city=_text(city) or None,
         region=_text(state) or None,
@@ -252,6 +247,10 @@ def _place(city: Any, state: Any, country: Any, postcode: Any) -> Location | Non
         postcode=_text(postcode) or None,
     )
     return loc if any((loc.city, loc.region, loc.country, loc.postcode)) else None
+
+
+# scans come from a few thousand depots, named the same way on every poll
+_place = cached_by_values(_read_place)
 
 
 def _provider_events(provider_block: dict[str, Any], destination: str | None) -> list[CarrierEvent]:
