@@ -168,7 +168,7 @@ async def worker_main(args: argparse.Namespace) -> None:
         poller = Poller(create_sessionmaker(engine), runtimes, clock=lambda: now, settings=settings.polling)
         start, cpu_start = time.time(), time.process_time()
         while True:
-            report = await poller.run_once()
+            report = await poller.run_backlog()
             if report.claimed == 0:
                 break
             claimed += report.claimed

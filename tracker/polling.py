@@ -5,7 +5,9 @@ the next untried candidate), cut batches at the adapter's batch limit and call a
 concurrently inside each carrier's token bucket and circuit breaker. Each batch's results
 are written in ONE transaction: new events, status, ETA, next poll, lease release and the
 outbox messages and notifications they cause. A worker that dies mid-cycle loses nothing:
-its leases expire and another worker polls those shipments again.
+its leases expire and another worker polls those shipments again. The periodic job runs
+`Poller.run_backlog`: cycles back to back while claims come back full, each overlapping
+the previous one's writes.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class _Cycle:
     #: results waiting to be written, and the tasks writing them (`Poller._enqueue`)
     pending: list[_Item] = field(default_factory=list)
     writers: set[asyncio.Task[None]] = field(default_factory=set)
+    claimed: list[Due] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -220,6 +223,49 @@ class Poller:
 
     async def run_once(self) -> CycleReport:
         """Claim due shipments and poll them once. Returns what was done."""
+        cycle = await self._claim()
+        try:
+            await self._poll_claimed(cycle)
+            await self._flush(cycle)
+        except BaseException:
+            _abandon(cycle)
+            raise
+        _log_cycle(cycle.report)
+        return cycle.report
+
+    async def run_backlog(self) -> CycleReport:
+        """Cycles back to back while claims come back full (what the periodic job runs).
+
+        A cycle's carrier calls are over before its writes are: the next cycle claims and
+        polls meanwhile, so the carriers, the parsers and the database all stay busy. At most
+        two cycles are in flight; a cycle that claims less than the limit is the last.
+        Returns the sum of the cycles' reports.
+        """
+        total = CycleReport()
+        cycles: list[_Cycle] = []
+        flushes: list[asyncio.Task[None]] = []
+        try:
+            while True:
+                cycle = await self._claim()
+                cycles.append(cycle)
+                await self._poll_claimed(cycle)
+                flushes.append(asyncio.create_task(self._flush(cycle)))
+                if len(flushes) > 1:
+                    await flushes.pop(0)
+                    _finish(cycles.pop(0).report, total)
+                if cycle.report.claimed < self.settings.claim_limit:
+                    break
+            await flushes.pop()
+            _finish(cycles.pop().report, total)
+        except BaseException:
+            for unfinished in cycles:
+                _abandon(unfinished)
+            for flush in flushes:
+                flush.cancel()
+            raise
+        return total
+
+    async def _claim(self) -> _Cycle:
         now = self.clock()
         cycle = _Cycle(now=now, report=CycleReport())
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
@@ -227,33 +273,25 @@ class Poller:
             claimed = await store.claim_due(
                 session, now=now, owner=self.owner, lease_until=lease_until, limit=self.settings.claim_limit
             )
+        cycle.claimed = claimed
         cycle.report.claimed = len(claimed)
-        work = claimed
-        try:
-            while work:
-                groups: dict[str, list[Due]] = {}
-                unroutable: list[Due] = []
-                for shipment in work:
-                    code = self._route(shipment, cycle)
-                    if code is None:
-                        unroutable.append(shipment)
-                    else:
-                        groups.setdefault(code, []).append(shipment)
-                self._enqueue([(s, None, s.carrier or "") for s in unroutable], cycle)
-                retry = await asyncio.gather(
-                    *(self._poll_carrier(code, ships, cycle) for code, ships in groups.items())
-                )
-                work = [s for group in retry for s in group]
-            await self._flush(cycle)
-        except BaseException:
-            # unwritten results are dropped with their transactions: the leases expire and
-            # another cycle polls those shipments again
-            for task in list(cycle.writers):
-                task.cancel()
-            raise
-        if claimed:
-            log.info("poll cycle", extra={"action": "poll_cycle", **vars_of(cycle.report)})
-        return cycle.report
+        return cycle
+
+    async def _poll_claimed(self, cycle: _Cycle) -> None:
+        """Call the carriers about every claimed shipment; results queue for `_flush`."""
+        work = cycle.claimed
+        while work:
+            groups: dict[str, list[Due]] = {}
+            unroutable: list[Due] = []
+            for shipment in work:
+                code = self._route(shipment, cycle)
+                if code is None:
+                    unroutable.append(shipment)
+                else:
+                    groups.setdefault(code, []).append(shipment)
+            self._enqueue([(s, None, s.carrier or "") for s in unroutable], cycle)
+            retry = await asyncio.gather(*(self._poll_carrier(code, ships, cycle) for code, ships in groups.items()))
+            work = [s for group in retry for s in group]
 
     def _route(self, shipment: Due, cycle: _Cycle) -> str | None:
         """The carrier to ask: the known carrier, else the next untried candidate we can reach."""
@@ -636,6 +674,25 @@ def vars_of(report: CycleReport) -> dict[str, int]:
     return {name: getattr(report, name) for name in report.__dataclass_fields__}
 
 
+def _finish(report: CycleReport, total: CycleReport) -> None:
+    _log_cycle(report)
+    for name in report.__dataclass_fields__:
+        setattr(total, name, getattr(total, name) + getattr(report, name))
+
+
+def _log_cycle(report: CycleReport) -> None:
+    if report.claimed:
+        log.info("poll cycle", extra={"action": "poll_cycle", **vars_of(report)})
+
+
+def _abandon(cycle: _Cycle) -> None:
+    """Drop a cycle's unwritten results: the leases expire and another cycle polls those
+    shipments again."""
+    cycle.pending.clear()
+    for task in list(cycle.writers):
+        task.cancel()
+
+
 POLLER: web.AppKey[Poller] = web.AppKey("poller", Poller)
 
 
@@ -660,4 +717,4 @@ async def poller_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def poll_job(app: web.Application) -> CycleReport:
-    return await app[POLLER].run_once()
+    return await app[POLLER].run_backlog()

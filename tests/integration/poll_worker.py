@@ -38,9 +38,10 @@ def worker_settings(db_url: str, schema: str, **polling: Any) -> Settings:
 
 
 async def run(settings: Settings, sim_url: str, now: datetime, *, owner: str | None = None) -> dict[str, int]:
-    """Poll at the fixed instant `now` until nothing is due; returns summed cycle reports."""
+    """Poll at the fixed instant `now` until nothing is due, as the periodic job does
+    (`run_backlog`); returns summed reports."""
     engine = engine_for(settings.database)
-    totals = {"cycles": 0, "claimed": 0, "applied_requests": 0, "new_events": 0}
+    totals = {"passes": 0, "claimed": 0, "applied_requests": 0, "new_events": 0}
     try:
         async with aiohttp.ClientSession() as http:
             carriers = build_carriers(settings, http, clock=lambda: now, simulator_url=sim_url)
@@ -53,10 +54,10 @@ async def run(settings: Settings, sim_url: str, now: datetime, *, owner: str | N
                 rand=lambda: 0.5,
             )
             while True:
-                report = await poller.run_once()
+                report = await poller.run_backlog()
                 if report.claimed == 0:
                     break
-                totals["cycles"] += 1
+                totals["passes"] += 1
                 totals["claimed"] += report.claimed
                 totals["applied_requests"] += report.requests
                 totals["new_events"] += report.new_events
