@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from carriers.base import CarrierEvent, TimeBasis, TrackResult
@@ -641,3 +643,39 @@ async def test_a_failed_write_stops_the_backlog_and_leaves_the_rest_leased(
     for shipment in unwritten:
         assert await rig.events(shipment.id) == []
     assert not [t for t in asyncio.all_tasks() if "_flush" in repr(t.get_coro()) or "_drain" in repr(t.get_coro())]
+
+
+async def test_a_routine_poll_writes_back_only_what_changed(rig: Rig) -> None:
+    sid = await rig.register("FX100000000001", "fedex")
+    poller = rig.poller()
+    await poller.run_once()
+    first = await rig.shipment(sid)
+    engine = rig.sm.kw["bind"]
+    updates: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("UPDATE shipments SET") and "WHERE shipments.id = " in statement:
+            updates.append(statement)
+
+    now = rig.clock()
+    rig.clock.advance(hours=7)
+    rig.state.clock = lambda: now  # nothing new to tell
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        report = await poller.run_once()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    assert (report.claimed, report.new_events) == (1, 0)
+    [statement] = updates
+    columns = set(re.findall(r"(\w+)=", statement.split(" WHERE ")[0]))
+    if engine.dialect.name == "sqlite":
+        # only the due-time index and no status, ETA or lane index is rewritten
+        assert columns == {"next_poll_at", "lease_owner", "lease_until", "poll_count", "last_polled_at"}
+    else:
+        assert columns == set(tracking_store.WRITTEN_COLUMNS)
+    second = await rig.shipment(sid)
+    assert second.poll_count == 2
+    assert second.last_polled_at == rig.clock()
+    assert second.next_poll_at is not None and second.next_poll_at > rig.clock()
+    unchanged = ("status", "sub_status", "updated_at", "eta_latest", "eta_first", "sequence", "last_event_at")
+    assert [getattr(second, c) for c in unchanged] == [getattr(first, c) for c in unchanged]

@@ -11,8 +11,9 @@ with one query per table and written back with one executemany per table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, or_, update
@@ -41,6 +42,14 @@ DELIVERIES = cast(Table, WebhookDelivery.__table__)  # type: ignore[attr-defined
 def _is_postgres(session: AsyncSession | AsyncConnection) -> bool:
     bind = session.get_bind() if isinstance(session, AsyncSession) else session
     return bind.dialect.name == "postgresql"
+
+
+def _is_sqlite(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+#: stands for a value never read: unequal to anything, so the column is written
+_UNREAD = object()
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
@@ -111,9 +120,11 @@ class PollState:
     customer_locale: str
     notify_opt_out: bool
     pii_erased_at: datetime | None
+    #: the `WRITTEN_COLUMNS` values as read, to write back only what changed
+    loaded: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
 
-_STATE_COLUMNS = tuple(f.name for f in fields(PollState))
+_STATE_COLUMNS = tuple(f.name for f in fields(PollState) if f.name != "loaded")
 #: what a poll may change; the rest of `PollState` is read-only context
 WRITTEN_COLUMNS: tuple[str, ...] = (
     "carrier",
@@ -142,6 +153,8 @@ WRITTEN_COLUMNS: tuple[str, ...] = (
     "last_polled_at",
     "sequence",
 )
+_written = attrgetter(*WRITTEN_COLUMNS)
+_loaded = itemgetter(*(_STATE_COLUMNS.index(name) for name in WRITTEN_COLUMNS))
 
 
 async def claim_due(
@@ -183,16 +196,37 @@ async def lock_leased(conn: AsyncConnection, ids: Sequence[str], owner: str | No
         if _is_postgres(conn):
             query = query.with_for_update()
         # columns are selected in field order
-        out.extend(PollState(*cast(tuple[Any, ...], r)) for r in await conn.execute(query))
+        for row in await conn.execute(query):
+            values = cast(tuple[Any, ...], row)
+            out.append(PollState(*values, loaded=_loaded(values)))
     return out
 
 
 async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> None:
-    """Write back what polls changed, one executemany for the whole batch."""
+    """Write back what polls changed.
+
+    PostgreSQL: one executemany of every written column (an UPDATE rewrites the whole row
+    there anyway). SQLite maintains only the indexes that cover a column in the SET list,
+    so there rows are grouped by the columns that really changed, one executemany a group:
+    a routine poll then touches the due-time index, not the dozen status and ETA indexes.
+    """
     if not states:
         return
-    rows = [{"id": s.id, **{name: getattr(s, name) for name in WRITTEN_COLUMNS}} for s in states]
-    await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
+    if not _is_sqlite(conn):
+        rows = [{"id": s.id, **dict(zip(WRITTEN_COLUMNS, _written(s), strict=True))} for s in states]
+        await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for s in states:
+        now = _written(s)
+        row = {"id": s.id}
+        for name, value, was in zip(WRITTEN_COLUMNS, now, s.loaded or (_UNREAD,) * len(now), strict=True):
+            if value != was or type(value) is not type(was):
+                row[name] = value
+        if len(row) > 1:
+            groups.setdefault(tuple(row), []).append(row)
+    for rows in groups.values():
+        await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
 
 
 def _stored_event(row: Any) -> CarrierEvent:
