@@ -198,7 +198,9 @@ async def lock_leased(conn: AsyncConnection, ids: Sequence[str], owner: str | No
         # columns are selected in field order
         for row in await conn.execute(query):
             values = cast(tuple[Any, ...], row)
-            out.append(PollState(*values, loaded=_loaded(values)))
+            state = PollState(*values)
+            state.loaded = _loaded(values)
+            out.append(state)
     return out
 
 
