@@ -11,7 +11,10 @@ process, is what is measured. Figures:
   (no parsing, no database), in numbers per second.
 
 Each worker reports its own start and end (after imports); a run's rate is the shipments
-divided by the span from the first start to the last end. Writes bench/out/poll.json.
+divided by the span from the first start to the last end. Each run also says where the
+machine's CPU went (workers, simulators, PostgreSQL server, the rest), read from /proc:
+on a small machine the database and the simulators share the cores with the workers, and
+a second worker can only add what the first one left idle. Writes bench/out/poll.json.
 
     .venv/bin/python bench/poll.py [--quick] [--database-url URL]
 """
@@ -178,6 +181,74 @@ async def worker_main(args: argparse.Namespace) -> None:
     print(json.dumps({"start": start, "end": end, "claimed": claimed, "rss_mib": rss, "cpu": cpu}), flush=True)
 
 
+# --- where the CPU went ------------------------------------------------------------------
+
+
+def _jiffies(pid: int, *, children: bool = False) -> int:
+    """utime + stime of a process, in clock ticks (0 when it is gone); with `children`, also
+    that of its children that have exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    own = int(fields[11]) + int(fields[12])
+    return own + int(fields[13]) + int(fields[14]) if children else own
+
+
+def _postgres_jiffies() -> int:
+    # a connection's backend exits with the worker that opened it, and its time moves to
+    # the postmaster's exited-children total, so counting that too keeps the sum whole
+    return sum(_jiffies(p, children=True) for p in _postgres_pids())
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith("postgres"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _machine() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+class CpuShare:
+    """CPU used by the simulators, the PostgreSQL server and the whole machine over a span."""
+
+    def __init__(self, simulators: list[subprocess.Popen[bytes]]) -> None:
+        self.available = Path("/proc/stat").exists()
+        self.simulators = [p.pid for p in simulators]
+
+    def __enter__(self) -> CpuShare:
+        if self.available:
+            self.start = time.time()
+            self.machine = _machine()
+            self.sims = sum(_jiffies(p) for p in self.simulators)
+            self.pg = _postgres_jiffies()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.available:
+            return
+        tick = os.sysconf("SC_CLK_TCK")
+        span = time.time() - self.start
+        busy, total = _machine()
+        cpus = os.cpu_count() or 1
+        self.busy_cores = cpus * (busy - self.machine[0]) / max(1, total - self.machine[1])
+        self.sim_cores = (sum(_jiffies(p) for p in self.simulators) - self.sims) / tick / span
+        self.pg_cores = (_postgres_jiffies() - self.pg) / tick / span
+
+
 # --- one measured configuration ---------------------------------------------------------
 
 
@@ -201,7 +272,9 @@ async def prepare(db_url: str, schema: str, total: int) -> None:
     await engine.dispose()
 
 
-def run_workers(db_url: str, schema: str, urls: dict[str, str], workers: int, total: int) -> dict[str, float]:
+def run_workers(
+    db_url: str, schema: str, urls: dict[str, str], workers: int, total: int, share: CpuShare
+) -> dict[str, float]:
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -213,24 +286,44 @@ def run_workers(db_url: str, schema: str, urls: dict[str, str], workers: int, to
         "--urls",
         json.dumps(urls),
     ]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE) for _ in range(workers)]
-    reports = []
-    for p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            raise RuntimeError("worker failed")
-        reports.append(json.loads(out.decode().strip().splitlines()[-1]))
+    with share:
+        procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE) for _ in range(workers)]
+        reports = []
+        for p in procs:
+            out, _ = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError("worker failed")
+            reports.append(json.loads(out.decode().strip().splitlines()[-1]))
     claimed = sum(r["claimed"] for r in reports)
     if claimed != total:
         raise RuntimeError(f"workers refreshed {claimed} of {total} shipments")
     span = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    shares = {}
+    if share.available:
+        # the machine is read over the workers' whole lives (imports included)
+        lives = share.busy_cores, sum(r["cpu"] for r in reports) / span, share.sim_cores, share.pg_cores
+        shares = dict(zip(("busy_cores", "worker_cores", "simulator_cores", "postgres_cores"), lives, strict=True))
     return {
+        **shares,
         "rate": total / span,
         "rss_mib": max(r["rss_mib"] for r in reports),
         "seconds": span,
         # CPU time of the workers per refresh: steadier than the rate on a shared machine
         "cpu_ms": 1000 * sum(r["cpu"] for r in reports) / total,
     }
+
+
+def print_share(run: dict[str, float]) -> None:
+    if "busy_cores" in run:
+        print(
+            f"  machine busy {run['busy_cores']:.2f} of {os.cpu_count()} cores: workers {run['worker_cores']:.2f},"
+            f" simulators {run['simulator_cores']:.2f}, PostgreSQL {run['postgres_cores']:.2f}"
+        )
+
+
+def share_figures(name: str, run: dict[str, float]) -> list[dict[str, Any]]:
+    keys = ("busy_cores", "worker_cores", "simulator_cores", "postgres_cores")
+    return [figure(f"poll_{name}_{key}", run[key], "cores") for key in keys if key in run]
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -245,8 +338,9 @@ async def main(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             db = f"sqlite:///{tmp}/bench.db"
             await prepare(db, "", total)
-            sqlite = run_workers(db, "", urls, 1, total)
+            sqlite = run_workers(db, "", urls, 1, total, CpuShare(sims))
         print(f"sqlite 1 worker: {sqlite['rate']:,.0f}/s ({sqlite['cpu_ms']:.2f} ms worker CPU a refresh)")
+        print_share(sqlite)
         figures.append(
             figure(
                 "poll_refreshes_per_s_sqlite_1_worker",
@@ -258,17 +352,19 @@ async def main(args: argparse.Namespace) -> int:
         )
         figures.append(figure("poll_peak_rss_sqlite_worker", sqlite["rss_mib"], "MiB"))
         figures.append(figure("poll_worker_cpu_per_refresh_sqlite", sqlite["cpu_ms"], "ms"))
+        figures.extend(share_figures("sqlite_1_worker", sqlite))
         pg_url = args.database_url or DEFAULT_PG
         if await pg_available(pg_url):
             results = {}
             for workers in (1, 2):
                 async with pg_schema(pg_url) as schema:
                     await prepare(pg_url, schema, total)
-                    results[workers] = run_workers(pg_url, schema, urls, workers, total)
+                    results[workers] = run_workers(pg_url, schema, urls, workers, total, CpuShare(sims))
                 print(
                     f"postgresql {workers} worker(s): {results[workers]['rate']:,.0f}/s"
                     f" ({results[workers]['cpu_ms']:.2f} ms worker CPU a refresh)"
                 )
+                print_share(results[workers])
             figures.append(
                 figure(
                     "poll_refreshes_per_s_pg_1_worker",
@@ -289,6 +385,8 @@ async def main(args: argparse.Namespace) -> int:
             )
             figures.append(figure("poll_peak_rss_pg_worker", max(r["rss_mib"] for r in results.values()), "MiB"))
             figures.append(figure("poll_worker_cpu_per_refresh_pg_1_worker", results[1]["cpu_ms"], "ms"))
+            figures.extend(share_figures("pg_1_worker", results[1]))
+            figures.extend(share_figures("pg_2_workers", results[2]))
         else:
             print(f"PostgreSQL at {pg_url} not reachable: PG figures skipped")
         figures.append(figure("simulator_ceiling_bare_client", top, "numbers/s"))
