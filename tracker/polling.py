@@ -261,6 +261,9 @@ class Poller:
             for unfinished in cycles:
                 _abandon(unfinished)
             for flush in flushes:
+                if flush.done() and not flush.cancelled():
+                    # a write that failed too is not reported twice: the error raised is the one
+                    flush.exception()
                 flush.cancel()
             raise
         return total
