@@ -98,7 +98,7 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
     try:
         async with sessions() as session:
             seller_id = (await sellers.create_seller(session, "Bulk", now=now)).id
-            for order_id in ("ord_a", "ord_b"):
+            for order_id in ("ord_a", "ord_b", "ord_c"):
                 session.add(
                     Order(id=order_id, seller_id=seller_id, order_number=order_id, customer_key="k", created_at=now)
                 )
@@ -106,7 +106,8 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
         async with engine.begin() as conn:
             # the same rows once through SQLAlchemy and once through bulk
             await conn.execute(insert(SHIPMENTS), [_shipment("a", seller_id, now)])
-            await bulk.insert_rows(conn, SHIPMENTS, [_shipment("b", seller_id, now)])
+            # several rows: on PostgreSQL one statement over arrays, not a statement per row
+            await bulk.insert_rows(conn, SHIPMENTS, [_shipment("b", seller_id, now), _shipment("c", seller_id, now)])
             await conn.execute(insert(EVENTS), [_event("a", f"fp{i}", at) for i, at in enumerate(INSTANTS)])
             await bulk.insert_rows(
                 conn,
@@ -114,11 +115,16 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
                 [_event("b", f"fp{i}", at) for i, at in enumerate(INSTANTS)],
                 skip_conflicts_on=("shipment_id", "fingerprint"),
             )
-            # a fingerprint already stored is skipped, the rest of the batch is written
+            # a fingerprint already stored, or twice in one batch, is skipped (the first copy
+            # is kept); the rest of the batch is written
             await bulk.insert_rows(
                 conn,
                 EVENTS,
-                [_event("b", "fp0", INSTANTS[1]), _event("b", "fp-new", INSTANTS[0])],
+                [
+                    _event("b", "fp0", INSTANTS[1]),
+                    _event("b", "fp-new", INSTANTS[0]),
+                    _event("b", "fp-new", INSTANTS[3]),
+                ],
                 skip_conflicts_on=("shipment_id", "fingerprint"),
             )
             changes = {
@@ -130,18 +136,20 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
                 "signed_by": "J. DOE",
             }
             await conn.execute(update(SHIPMENTS).where(SHIPMENTS.c.id == "a").values(changes))
-            await bulk.update_rows(conn, SHIPMENTS, [{"id": "b", **changes}], key="id")
+            await bulk.update_rows(
+                conn, SHIPMENTS, [{"id": "b", **changes}, {"id": "c", **changes, "poll_count": 4}], key="id"
+            )
             if engine.dialect.name == "sqlite":
                 # the stored text itself, not only what the type decodes it to
                 raw = (await conn.execute(text("SELECT shipment_id, occurred_at FROM tracking_events"))).all()
                 stored = {(sid, at) for sid, at in raw if sid == "a"}
                 assert {("a", at) for sid, at in raw if sid == "b"} >= stored
-                row_a, row_b = (
+                row_a, row_b, row_c = (
                     await conn.execute(
                         text("SELECT delivered_at, active, carrier_candidates FROM shipments ORDER BY id")
                     )
                 ).all()
-                assert row_a == row_b
+                assert row_a == row_b == row_c
         async with sessions() as session:
             events = await session.exec(select(TrackingEvent).order_by(col(TrackingEvent.fingerprint)))
             by_shipment: dict[str, list[tuple[Any, ...]]] = {"a": [], "b": []}
@@ -152,10 +160,14 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
             assert by_shipment["a"] == [row for row in by_shipment["b"] if row[0] != "fp-new"]
             assert len(by_shipment["b"]) == len(INSTANTS) + 1
             assert by_shipment["b"][0][1] == INSTANTS[0]  # fp0 kept its first copy
+            assert [row[1] for row in by_shipment["b"] if row[0] == "fp-new"] == [INSTANTS[0]]
             ships = {s.id: s for s in await session.exec(select(Shipment))}
-            a, b = ships["a"], ships["b"]
+            a, b, c = ships["a"], ships["b"], ships["c"]
             for name in ("status", "delivered_at", "next_poll_at", "active", "poll_count", "signed_by", "created_at"):
                 assert getattr(a, name) == getattr(b, name), name
+            for name in ("status", "delivered_at", "next_poll_at", "active", "signed_by", "carrier_candidates"):
+                assert getattr(a, name) == getattr(c, name), name
+            assert (a.poll_count, c.poll_count) == (3, 4)
             assert b.carrier_candidates == ["ups", "dhl"]
             assert b.delivered_at == INSTANTS[3]
     finally:

@@ -38,6 +38,8 @@ class _Plan:
     names: tuple[str, ...]
     #: (position, converter) of the values that are not handed to the driver as they are
     converters: tuple[tuple[int, Converter], ...]
+    #: PostgreSQL: the same statement over one array parameter per column (`_unnest_sql`)
+    array_sql: str | None = None
 
 
 _plans: dict[tuple[Any, ...], _Plan] = {}
@@ -99,6 +101,45 @@ def _tuples(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, .
     return out
 
 
+def _unnest_sql(
+    table: Table, names: Sequence[str], dialect: Dialect, *, key: str | None, conflict: Sequence[str]
+) -> str:
+    """PostgreSQL: INSERT (or, with `key`, UPDATE ... FROM) over `unnest` of one array per
+    column, `names` giving the parameter order.
+
+    asyncpg's executemany runs the statement once per row, and the server starts an executor
+    for each: one statement over arrays does that once for the whole batch.
+    """
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(f"${i}::{table.c[n].type.compile(dialect=dialect)}[]" for i, n in enumerate(names, 1))
+    columns = [quote(n) for n in names]
+    if key is None:
+        sql = f"INSERT INTO {quote(table.name)} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        if conflict:
+            sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
+        return sql
+    sets = ", ".join(f"{c} = v.{c}" for n, c in zip(names, columns, strict=True) if n != key)
+    return (
+        f"UPDATE {quote(table.name)} SET {sets} FROM unnest({arrays}) AS v({', '.join(columns)})"
+        f" WHERE {quote(table.name)}.{quote(key)} = v.{quote(key)}"
+    )
+
+
+async def _execute(conn: AsyncConnection, plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> None:
+    values = _tuples(plan, rows)
+    if plan.array_sql is not None and len(values) > 1:
+        await conn.exec_driver_sql(plan.array_sql, tuple(list(column) for column in zip(*values, strict=True)))
+    else:
+        await conn.exec_driver_sql(plan.sql, values)
+
+
+def _with_arrays(plan: _Plan, table: Table, dialect: Dialect, *, key: str | None, conflict: Sequence[str]) -> _Plan:
+    if dialect.name != "postgresql":
+        return plan
+    array_sql = _unnest_sql(table, plan.names, dialect, key=key, conflict=conflict)
+    return _Plan(plan.sql, plan.names, plan.converters, array_sql)
+
+
 async def insert_rows(
     conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_conflicts_on: Sequence[str] = ()
 ) -> None:
@@ -120,8 +161,9 @@ async def insert_rows(
             )
         else:
             statement = insert(table).values(values)
-        plan = _plans[key] = _compile(statement, dialect, table, names)
-    await conn.exec_driver_sql(plan.sql, _tuples(plan, rows))
+        plan = _compile(statement, dialect, table, names)
+        plan = _plans[key] = _with_arrays(plan, table, dialect, key=None, conflict=skip_conflicts_on)
+    await _execute(conn, plan, rows)
 
 
 async def update_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str) -> None:
@@ -138,5 +180,6 @@ async def update_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mappin
             .where(table.c[key] == bindparam(f"b_{key}"))
             .values({n: bindparam(f"b_{n}") for n in names if n != key})
         )
-        plan = _plans[cache_key] = _compile(statement, dialect, table, names)
-    await conn.exec_driver_sql(plan.sql, _tuples(plan, rows))
+        plan = _compile(statement, dialect, table, names)
+        plan = _plans[cache_key] = _with_arrays(plan, table, dialect, key=key, conflict=())
+    await _execute(conn, plan, rows)
