@@ -5,8 +5,10 @@ per refresh, thousands a second. Going through `Connection.execute(stmt, rows)` 
 more time in SQLAlchemy's generic parameter handling (dict -> positional mapping, one type
 processor call per value, the sqlite DATETIME formatter) than the database spends storing
 the rows. Here a statement is compiled once per (table, columns, dialect) and every value
-is converted by a small per-column function chosen from the column's type, then the rows
-go to the driver's `executemany` as tuples.
+is converted by a small per-column function chosen from the column's type. On SQLite the
+rows then go to the driver's `executemany` as tuples; on PostgreSQL a batch goes as one
+statement over `unnest` of one array per column, because the server would otherwise
+start an executor for every row.
 
 Values are stored exactly as SQLAlchemy would store them: `tests/store/test_bulk.py`
 compares the converters with SQLAlchemy's own processors and reads rows back through the
