@@ -10,7 +10,7 @@ rows then go to the driver's `executemany` as tuples; on PostgreSQL a batch goes
 statement over `unnest` of one array per column, because the server would otherwise
 start an executor for every row.
 
-Values are stored exactly as SQLAlchemy would store them: `tests/store/test_bulk.py`
+Values are stored exactly as SQLAlchemy would store them: `tests/integration/test_bulk_writes.py`
 compares the converters with SQLAlchemy's own processors and reads rows back through the
 ORM on both databases.
 """
