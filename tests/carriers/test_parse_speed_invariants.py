@@ -42,15 +42,17 @@ from tests.carriers.sim_helpers import samples_dir
 SAMPLES = samples_dir()
 PROPS = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
+
+def json_values(integers: st.SearchStrategy[int]) -> st.SearchStrategy[Any]:
+    """Any JSON document whose integers are drawn from `integers`."""
+    return st.recursive(
+        st.none() | st.booleans() | integers | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    )
+
+
+JSON_VALUES = json_values(st.integers(min_value=-(10**30), max_value=10**30))
 
 
 @PROPS
@@ -84,15 +86,7 @@ def test_load_json_fails_like_json_loads(body: bytes | str) -> None:
 
 
 #: the integers orjson reads exactly
-WITHIN_64_BITS = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
+WITHIN_64_BITS = json_values(st.integers(min_value=-(2**63), max_value=2**64 - 1))
 
 
 @PROPS
