@@ -44,14 +44,6 @@ def _is_postgres(session: AsyncSession | AsyncConnection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def _is_sqlite(conn: AsyncConnection) -> bool:
-    return conn.dialect.name == "sqlite"
-
-
-#: stands for a value never read: unequal to anything, so the column is written
-_UNREAD = object()
-
-
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
     for start in range(0, len(ids), IN_CHUNK):
         yield list(ids[start : start + IN_CHUNK])
@@ -207,23 +199,22 @@ async def lock_leased(conn: AsyncConnection, ids: Sequence[str], owner: str | No
 async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> None:
     """Write back what polls changed.
 
-    PostgreSQL: one executemany of every written column (an UPDATE rewrites the whole row
-    there anyway). SQLite maintains only the indexes that cover a column in the SET list,
+    PostgreSQL: one statement writing every written column (an UPDATE rewrites the whole
+    row there anyway). SQLite maintains only the indexes that cover a column in the SET list,
     so there rows are grouped by the columns that really changed, one executemany a group:
     a routine poll then touches the due-time index, not the dozen status and ETA indexes.
     """
     if not states:
         return
-    if not _is_sqlite(conn):
+    if _is_postgres(conn):
         rows = [{"id": s.id, **dict(zip(WRITTEN_COLUMNS, _written(s), strict=True))} for s in states]
         await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
         return
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for s in states:
-        now = _written(s)
         row = {"id": s.id}
-        for name, value, was in zip(WRITTEN_COLUMNS, now, s.loaded or (_UNREAD,) * len(now), strict=True):
-            if value != was or type(value) is not type(was):
+        for name, value, was in zip(WRITTEN_COLUMNS, _written(s), s.loaded, strict=True):
+            if value != was:
                 row[name] = value
         if len(row) > 1:
             groups.setdefault(tuple(row), []).append(row)
