@@ -12,7 +12,7 @@ process, is what is measured. Figures:
 
 Each worker reports its own start and end (after imports); a run's rate is the shipments
 divided by the span from the first start to the last end. Each run also says where the
-machine's CPU went (workers, simulators, PostgreSQL server, the rest), read from /proc:
+machine's CPU went (busy cores in all; workers, simulators, PostgreSQL server), read from /proc:
 on a small machine the database and the simulators share the cores with the workers, and
 a second worker can only add what the first one left idle. Writes bench/out/poll.json.
 
