@@ -145,6 +145,7 @@ async def worker_main(args: argparse.Namespace) -> None:
     from tracker.carrier_registry import build_carriers
     from tracker.db import create_sessionmaker, engine_for
     from tracker.polling import Poller
+    from tracker.runtime import settle_gc
     from tracker.settings import Settings
 
     urls = json.loads(args.urls)
@@ -169,6 +170,7 @@ async def worker_main(args: argparse.Namespace) -> None:
                 }
             )
         poller = Poller(create_sessionmaker(engine), runtimes, clock=lambda: now, settings=settings.polling)
+        settle_gc()  # as `tracker worker` does once started
         start, cpu_start = time.time(), time.process_time()
         while True:
             report = await poller.run_backlog()

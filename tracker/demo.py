@@ -28,6 +28,7 @@ from carriers.simulator import create_app as create_sim_app
 from tracker.app import create_app
 from tracker.clock import utc_now
 from tracker.db import create_sessionmaker, engine_for
+from tracker.runtime import settle_gc
 from tracker.scheduler import JOBS, Job
 from tracker.settings import Settings
 from tracker.store import sellers as seller_store
@@ -208,6 +209,7 @@ async def _drive(app: web.Application, job: Job) -> None:
 
 async def _main(settings: Settings, shipments: int, speed: float, seconds: float, run_jobs: bool) -> None:
     async with running_demo(settings, shipments=shipments, speed=speed, run_jobs=run_jobs) as demo:
+        settle_gc()
         for url in demo.urls():
             print(url)
         sys.stdout.flush()

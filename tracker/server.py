@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from tracker.app import create_app
+from tracker.runtime import settle_gc_on_startup
 from tracker.settings import Settings
 
 log = logging.getLogger("tracker.server")
@@ -28,6 +29,7 @@ def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:
         print(DEMO_NOTICE, flush=True)
         return run_demo(settings, run_jobs=run_jobs)
     app = create_app(settings, run_jobs=run_jobs)
+    app.on_startup.append(settle_gc_on_startup)
     if run_web:
         log.info("starting", extra={"host": settings.server.host, "port": settings.server.port, "jobs": run_jobs})
         web.run_app(

@@ -103,3 +103,33 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, db_settings: DatabaseSe
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert seller["api_key"] not in err
+
+
+@pytest.mark.slow
+def test_worker_settles_the_collector_once_started(tmp_path: Path, db_settings: DatabaseSettings) -> None:
+    cfg = _config(tmp_path, db_settings)
+    cfg.write_text(cfg.read_text().replace('level = "WARNING"', 'level = "INFO"'))
+    tracker("migrate", cfg=cfg)
+    env = {**os.environ, "TRACKER_CONFIG": str(cfg)}
+    proc = subprocess.Popen([sys.executable, "-m", "tracker.cli", "worker"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records = []
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            records.append(json.loads(line))
+            if records[-1]["msg"] == "worker started":
+                break
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    messages = [r["msg"] for r in records]
+    assert "worker started" in messages, messages
+    settled = records[messages.index("startup objects frozen")]
+    assert settled["objects"] > 20_000
+    assert messages.index("startup objects frozen") < messages.index("worker started")
+    assert proc.returncode == 0

@@ -1,0 +1,42 @@
+"""Tuning of a long-running process, applied once it has started up.
+
+CPython's cyclic garbage collector runs a young-generation pass every 700 net container
+allocations and, every hundred passes, a full pass over every tracked object, the tens of
+thousands that imports and start-up created included. A poll allocates thousands of
+short-lived dicts and lists per claim (decoded carrier bodies, event rows, payloads), so
+with the defaults the collector took about 9% of a polling worker's CPU, and almost all of
+it rescanned objects that live as long as the process (`bench/poll.py`, 30,000 refreshes:
+3.1 s of collection with the defaults, 0.4 s with these settings, same peak RSS).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Any
+
+log = logging.getLogger("tracker.runtime")
+
+#: net container allocations between young-generation passes (CPython's default: 700).
+#: Young garbage held this long is a few megabytes at most.
+YOUNG_THRESHOLD = 50_000
+
+
+def settle_gc() -> int:
+    """Collect once, then move every surviving object out of the collector's sight
+    (`gc.freeze`) and collect young objects less often. Returns the number frozen.
+
+    Frozen objects are still freed when their reference count drops; only the cyclic
+    collector stops scanning them. Call it after start-up, not in a test process.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+    return gc.get_freeze_count()
+
+
+async def settle_gc_on_startup(_app: Any) -> None:
+    """`settle_gc` as an aiohttp `on_startup` hook, after the resources are built."""
+    frozen = settle_gc()
+    log.info("startup objects frozen", extra={"objects": frozen, "young_threshold": YOUNG_THRESHOLD})
