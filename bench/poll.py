@@ -410,6 +410,8 @@ if __name__ == "__main__":
     parser.add_argument("--urls", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.worker:
-        asyncio.run(worker_main(parsed))
+        from tracker.runtime import run
+
+        run(worker_main(parsed))  # on the event loop `tracker worker` runs
         raise SystemExit(0)
     raise SystemExit(asyncio.run(main(parsed)))

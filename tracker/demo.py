@@ -28,7 +28,7 @@ from carriers.simulator import create_app as create_sim_app
 from tracker.app import create_app
 from tracker.clock import utc_now
 from tracker.db import create_sessionmaker, engine_for
-from tracker.runtime import settle_gc
+from tracker.runtime import run, settle_gc
 from tracker.scheduler import JOBS, Job
 from tracker.settings import Settings
 from tracker.store import sellers as seller_store
@@ -235,5 +235,5 @@ def run_demo(
 ) -> int:
     """Run the demo until Ctrl-C (or for `seconds` real seconds). Prints the URLs to open."""
     log.info("demo starting", extra={"shipments": shipments, "speed": speed})
-    asyncio.run(_main(settings, shipments, speed, seconds, run_jobs))
+    run(_main(settings, shipments, speed, seconds, run_jobs), kind=settings.server.event_loop)
     return 0

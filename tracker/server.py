@@ -9,7 +9,7 @@ import signal
 from aiohttp import web
 
 from tracker.app import create_app
-from tracker.runtime import settle_gc_on_startup
+from tracker.runtime import loop_factory, loop_name, run, settle_gc_on_startup
 from tracker.settings import Settings
 
 log = logging.getLogger("tracker.server")
@@ -31,9 +31,19 @@ def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:
     app = create_app(settings, run_jobs=run_jobs)
     app.on_startup.append(settle_gc_on_startup)
     if run_web:
-        log.info("starting", extra={"host": settings.server.host, "port": settings.server.port, "jobs": run_jobs})
+        loop = loop_factory(settings.server.event_loop)()
+        log.info(
+            "starting",
+            extra={
+                "host": settings.server.host,
+                "port": settings.server.port,
+                "jobs": run_jobs,
+                "event_loop": loop_name(loop),
+            },
+        )
         web.run_app(
             app,
+            loop=loop,
             host=settings.server.host,
             port=settings.server.port,
             print=None,
@@ -41,7 +51,7 @@ def serve(settings: Settings, *, run_web: bool, run_jobs: bool) -> int:
             shutdown_timeout=10,
         )
         return 0
-    asyncio.run(_run_headless(app))
+    run(_run_headless(app), kind=settings.server.event_loop)
     return 0
 
 
@@ -53,7 +63,7 @@ async def _run_headless(app: web.Application) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started")
+    log.info("worker started", extra={"event_loop": loop_name(loop)})
     try:
         await stop.wait()
     finally:

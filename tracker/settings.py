@@ -10,7 +10,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,6 +30,8 @@ class ServerSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     trust_forwarded_for: bool = False
+    #: "uvloop" (where installed, else asyncio's loop) or "asyncio"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("public_url")
     @classmethod

@@ -9,7 +9,6 @@ then prints one JSON line with its totals.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tracker import runtime
 from tracker.carrier_registry import build_carriers
 from tracker.db import create_sessionmaker, engine_for
 from tracker.polling import Poller
@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = worker_settings(
         args.db_url, args.schema, claim_limit=args.claim_limit, concurrency_per_carrier=args.concurrency
     )
-    totals = asyncio.run(run(settings, args.sim_url, now))
+    # on the event loop `tracker worker` runs
+    totals = runtime.run(run(settings, args.sim_url, now))
     print(json.dumps(totals), flush=True)
     return 0
 

@@ -106,9 +106,13 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, db_settings: DatabaseSe
 
 
 @pytest.mark.slow
-def test_worker_settles_the_collector_once_started(tmp_path: Path, db_settings: DatabaseSettings) -> None:
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_worker_runs_on_the_configured_loop_and_settles_the_collector(
+    tmp_path: Path, db_settings: DatabaseSettings, loop: str
+) -> None:
     cfg = _config(tmp_path, db_settings)
-    cfg.write_text(cfg.read_text().replace('level = "WARNING"', 'level = "INFO"'))
+    text = cfg.read_text().replace('level = "WARNING"', 'level = "INFO"')
+    cfg.write_text(text.replace("[server]\n", f'[server]\nevent_loop = "{loop}"\n'))
     tracker("migrate", cfg=cfg)
     env = {**os.environ, "TRACKER_CONFIG": str(cfg)}
     proc = subprocess.Popen([sys.executable, "-m", "tracker.cli", "worker"], env=env,
@@ -132,4 +136,5 @@ def test_worker_settles_the_collector_once_started(tmp_path: Path, db_settings: 
     settled = records[messages.index("startup objects frozen")]
     assert settled["objects"] > 20_000
     assert messages.index("startup objects frozen") < messages.index("worker started")
+    assert records[messages.index("worker started")]["event_loop"] == loop
     assert proc.returncode == 0

@@ -7,10 +7,10 @@ python tests/integration/webhook_worker.py DB_URL SCHEMA NOW_ISO OWNER [once|dra
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import datetime
 
+from tracker import runtime
 from tracker.db import create_engine, create_sessionmaker
 from tracker.settings import WebhookSettings
 from tracker.webhooks.dispatcher import drain, run_once
@@ -34,5 +34,6 @@ async def main(url: str, schema: str, now_iso: str, owner: str, mode: str = "onc
 
 
 if __name__ == "__main__":
-    sent = asyncio.run(main(*sys.argv[1:6]))
+    # on the event loop `tracker worker` runs
+    sent = runtime.run(main(*sys.argv[1:6]))
     sys.stdout.write(f"{sent}\n")

@@ -3,6 +3,7 @@ itself would keep every later test's garbage cycles alive."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -38,3 +39,18 @@ def test_settle_gc_freezes_startup_objects_and_collects_young_ones_less_often() 
     assert report["returned"] == report["after"]["frozen"] > 20_000
     assert report["after"]["threshold"] == [YOUNG_THRESHOLD, *report["before"]["threshold"][1:]]
     assert report["collected"] >= 2
+
+
+def test_the_loop_is_uvloop_unless_asyncio_is_asked_for() -> None:
+    import uvloop
+
+    from tracker.runtime import loop_factory, loop_name, run
+
+    assert loop_factory() is uvloop.new_event_loop
+    assert loop_factory("asyncio") is asyncio.new_event_loop
+
+    async def running() -> str:
+        return loop_name(asyncio.get_running_loop())
+
+    assert run(running()) == "uvloop"
+    assert run(running(), kind="asyncio") == "asyncio"

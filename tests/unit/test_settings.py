@@ -78,3 +78,13 @@ def test_unknown_settings_are_refused(tmp_path: Path) -> None:
     cfg.write_text("[server]\nprot = 1\n")
     with pytest.raises(ValidationError, match="prot"):
         load_settings(cfg, env={})
+
+
+def test_event_loop_is_uvloop_or_asyncio(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    assert load_settings(None, env={}).server.event_loop == "uvloop"
+    cfg.write_text('[server]\nevent_loop = "asyncio"\n')
+    assert load_settings(cfg, env={}).server.event_loop == "asyncio"
+    cfg.write_text('[server]\nevent_loop = "trio"\n')
+    with pytest.raises(ValidationError, match="event_loop"):
+        load_settings(cfg, env={})
