@@ -14,7 +14,10 @@ Each worker reports its own start and end (after imports); a run's rate is the s
 divided by the span from the first start to the last end. Each run also says where the
 machine's CPU went (busy cores in all; workers, simulators, PostgreSQL server), read from /proc:
 on a small machine the database and the simulators share the cores with the workers, and
-a second worker can only add what the first one left idle. Writes bench/out/poll.json.
+a second worker can only add what the first one left idle. A worker's CPU is split into its
+event-loop thread and its other threads (on SQLite, the connection's aiosqlite thread); they
+take turns under Python's GIL, so together they stay under one core. Writes
+bench/out/poll.json.
 
     .venv/bin/python bench/poll.py [--quick] [--database-url URL]
 """
@@ -171,16 +174,17 @@ async def worker_main(args: argparse.Namespace) -> None:
             )
         poller = Poller(create_sessionmaker(engine), runtimes, clock=lambda: now, settings=settings.polling)
         settle_gc()  # as `tracker worker` does once started
-        start, cpu_start = time.time(), time.process_time()
+        start, cpu_start, loop_start = time.time(), time.process_time(), time.thread_time()
         while True:
             report = await poller.run_backlog()
             if report.claimed == 0:
                 break
             claimed += report.claimed
-        end, cpu = time.time(), time.process_time() - cpu_start
+        end, cpu, loop_cpu = time.time(), time.process_time() - cpu_start, time.thread_time() - loop_start
     await engine.dispose()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"start": start, "end": end, "claimed": claimed, "rss_mib": rss, "cpu": cpu}), flush=True)
+    report = {"start": start, "end": end, "claimed": claimed, "rss_mib": rss, "cpu": cpu, "loop_cpu": loop_cpu}
+    print(json.dumps(report), flush=True)
 
 
 # --- where the CPU went ------------------------------------------------------------------
@@ -305,6 +309,9 @@ def run_workers(
         # the machine is read over the workers' whole lives (imports included)
         lives = share.busy_cores, sum(r["cpu"] for r in reports) / span, share.sim_cores, share.pg_cores
         shares = dict(zip(("busy_cores", "worker_cores", "simulator_cores", "postgres_cores"), lives, strict=True))
+        # the workers' event-loop threads; the rest of a worker's CPU is its other threads
+        # (aiosqlite runs each SQLite connection in a thread of its own)
+        shares["loop_thread_cores"] = sum(r["loop_cpu"] for r in reports) / span
     return {
         **shares,
         "rate": total / span,
@@ -318,13 +325,15 @@ def run_workers(
 def print_share(run: dict[str, float]) -> None:
     if "busy_cores" in run:
         print(
-            f"  machine busy {run['busy_cores']:.2f} of {os.cpu_count()} cores: workers {run['worker_cores']:.2f},"
-            f" simulators {run['simulator_cores']:.2f}, PostgreSQL {run['postgres_cores']:.2f}"
+            f"  machine busy {run['busy_cores']:.2f} of {os.cpu_count()} cores: workers {run['worker_cores']:.2f}"
+            f" (event-loop threads {run['loop_thread_cores']:.2f}, other threads"
+            f" {run['worker_cores'] - run['loop_thread_cores']:.2f}), simulators {run['simulator_cores']:.2f},"
+            f" PostgreSQL {run['postgres_cores']:.2f}"
         )
 
 
 def share_figures(name: str, run: dict[str, float]) -> list[dict[str, Any]]:
-    keys = ("busy_cores", "worker_cores", "simulator_cores", "postgres_cores")
+    keys = ("busy_cores", "worker_cores", "loop_thread_cores", "simulator_cores", "postgres_cores")
     return [figure(f"poll_{name}_{key}", run[key], "cores") for key in keys if key in run]
 
 
