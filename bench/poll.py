@@ -19,13 +19,14 @@ event-loop thread and its other threads (on SQLite, the connection's aiosqlite t
 take turns under Python's GIL, so together they stay under one core. Writes
 bench/out/poll.json.
 
-    .venv/bin/python bench/poll.py [--quick] [--database-url URL]
+    .venv/bin/python bench/poll.py [--quick] [--overlap] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -33,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,6 +146,60 @@ async def ceiling(urls: dict[str, str], seconds: float) -> float:
 # --- a worker process -------------------------------------------------------------------
 
 
+class ThreadOverlap:
+    """How often the event-loop thread and the process's other threads ran at once.
+
+    A sampler thread reads every thread's run time (/proc/self/task/*/schedstat, ns) every
+    `every` seconds; in each window a thread counts as running when it ran more than half of
+    it. Off by default (--overlap): the sampler wakes 500 times a second and takes the GIL,
+    which slows the worker a little; its own CPU is left out of the worker's figures.
+    """
+
+    def __init__(self, every: float = 0.002) -> None:
+        self.every = every
+        self.windows: dict[str, float] = {"loop_alone": 0.0, "others_alone": 0.0, "both": 0.0, "neither": 0.0}
+        self._stop = threading.Event()
+        self._loop_tid = threading.get_native_id()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        #: CPU seconds the sampler itself used, left out of the worker's figures
+        self.own_cpu = 0.0
+
+    @staticmethod
+    def _run_times() -> dict[int, int]:
+        out = {}
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                out[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    def _sample(self) -> None:
+        me = threading.get_native_id()
+        before, at = self._run_times(), time.perf_counter_ns()
+        while not self._stop.wait(self.every):
+            now, when = self._run_times(), time.perf_counter_ns()
+            span = max(1, when - at)
+            loop = (now.get(self._loop_tid, 0) - before.get(self._loop_tid, 0)) / span > 0.5
+            others = sum(v - before.get(t, v) for t, v in now.items() if t not in (self._loop_tid, me)) / span > 0.5
+            key = "both" if loop and others else "loop_alone" if loop else "others_alone" if others else "neither"
+            self.windows[key] += span / 1e9
+            before, at = now, when
+        self.own_cpu = time.thread_time()
+
+    def __enter__(self) -> ThreadOverlap:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.windows.values()) or 1.0
+        return {k: v / total for k, v in self.windows.items()}
+
+
 async def worker_main(args: argparse.Namespace) -> None:
     from tracker.carrier_registry import build_carriers
     from tracker.db import create_sessionmaker, engine_for
@@ -174,16 +230,28 @@ async def worker_main(args: argparse.Namespace) -> None:
             )
         poller = Poller(create_sessionmaker(engine), runtimes, clock=lambda: now, settings=settings.polling)
         settle_gc()  # as `tracker worker` does once started
-        start, cpu_start, loop_start = time.time(), time.process_time(), time.thread_time()
-        while True:
-            report = await poller.run_backlog()
-            if report.claimed == 0:
-                break
-            claimed += report.claimed
-        end, cpu, loop_cpu = time.time(), time.process_time() - cpu_start, time.thread_time() - loop_start
+        overlap = ThreadOverlap() if args.overlap else contextlib.nullcontext()
+        with overlap:
+            start, cpu_start, loop_start = time.time(), time.process_time(), time.thread_time()
+            while True:
+                report = await poller.run_backlog()
+                if report.claimed == 0:
+                    break
+                claimed += report.claimed
+            end, cpu, loop_cpu = time.time(), time.process_time() - cpu_start, time.thread_time() - loop_start
     await engine.dispose()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    report = {"start": start, "end": end, "claimed": claimed, "rss_mib": rss, "cpu": cpu, "loop_cpu": loop_cpu}
+    report: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "claimed": claimed,
+        "rss_mib": rss,
+        "cpu": cpu,
+        "loop_cpu": loop_cpu,
+    }
+    if isinstance(overlap, ThreadOverlap):
+        report["overlap"] = overlap.shares()
+        report["cpu"] -= overlap.own_cpu
     print(json.dumps(report), flush=True)
 
 
@@ -279,7 +347,7 @@ async def prepare(db_url: str, schema: str, total: int) -> None:
 
 
 def run_workers(
-    db_url: str, schema: str, urls: dict[str, str], workers: int, total: int, share: CpuShare
+    db_url: str, schema: str, urls: dict[str, str], workers: int, total: int, share: CpuShare, *, overlap: bool
 ) -> dict[str, float]:
     cmd = [
         sys.executable,
@@ -291,6 +359,7 @@ def run_workers(
         schema,
         "--urls",
         json.dumps(urls),
+        *(["--overlap"] if overlap else []),
     ]
     with share:
         procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE) for _ in range(workers)]
@@ -312,6 +381,9 @@ def run_workers(
         # the workers' event-loop threads; the rest of a worker's CPU is its other threads
         # (aiosqlite runs each SQLite connection in a thread of its own)
         shares["loop_thread_cores"] = sum(r["loop_cpu"] for r in reports) / span
+    for key in ("loop_alone", "others_alone", "both", "neither"):
+        if all("overlap" in r for r in reports):
+            shares[f"threads_{key}"] = sum(r["overlap"][key] for r in reports) / len(reports)
     return {
         **shares,
         "rate": total / span,
@@ -327,14 +399,22 @@ def print_share(run: dict[str, float]) -> None:
         print(
             f"  machine busy {run['busy_cores']:.2f} of {os.cpu_count()} cores: workers {run['worker_cores']:.2f}"
             f" (event-loop threads {run['loop_thread_cores']:.2f}, other threads"
-            f" {run['worker_cores'] - run['loop_thread_cores']:.2f}), simulators {run['simulator_cores']:.2f},"
-            f" PostgreSQL {run['postgres_cores']:.2f}"
+            f" {max(0.0, run['worker_cores'] - run['loop_thread_cores']):.2f}),"
+            f" simulators {run['simulator_cores']:.2f}, PostgreSQL {run['postgres_cores']:.2f}"
+        )
+    if "threads_both" in run:
+        print(
+            f"  worker threads, share of 2 ms windows: event loop alone {run['threads_loop_alone']:.0%},"
+            f" other threads alone {run['threads_others_alone']:.0%}, both {run['threads_both']:.1%},"
+            f" neither {run['threads_neither']:.0%}"
         )
 
 
 def share_figures(name: str, run: dict[str, float]) -> list[dict[str, Any]]:
     keys = ("busy_cores", "worker_cores", "loop_thread_cores", "simulator_cores", "postgres_cores")
-    return [figure(f"poll_{name}_{key}", run[key], "cores") for key in keys if key in run]
+    out = [figure(f"poll_{name}_{key}", run[key], "cores") for key in keys if key in run]
+    windows = ("threads_loop_alone", "threads_others_alone", "threads_both", "threads_neither")
+    return out + [figure(f"poll_{name}_{key}", run[key], "share") for key in windows if key in run]
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -349,7 +429,7 @@ async def main(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             db = f"sqlite:///{tmp}/bench.db"
             await prepare(db, "", total)
-            sqlite = run_workers(db, "", urls, 1, total, CpuShare(sims))
+            sqlite = run_workers(db, "", urls, 1, total, CpuShare(sims), overlap=args.overlap)
         print(f"sqlite 1 worker: {sqlite['rate']:,.0f}/s ({sqlite['cpu_ms']:.2f} ms worker CPU a refresh)")
         print_share(sqlite)
         figures.append(
@@ -370,7 +450,9 @@ async def main(args: argparse.Namespace) -> int:
             for workers in (1, 2):
                 async with pg_schema(pg_url) as schema:
                     await prepare(pg_url, schema, total)
-                    results[workers] = run_workers(pg_url, schema, urls, workers, total, CpuShare(sims))
+                    results[workers] = run_workers(
+                        pg_url, schema, urls, workers, total, CpuShare(sims), overlap=args.overlap
+                    )
                 print(
                     f"postgresql {workers} worker(s): {results[workers]['rate']:,.0f}/s"
                     f" ({results[workers]['cpu_ms']:.2f} ms worker CPU a refresh)"
@@ -413,6 +495,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--overlap", action="store_true", help="sample how often a worker's threads run at once (perturbs a little)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db-url", help=argparse.SUPPRESS)
     parser.add_argument("--schema", default="", help=argparse.SUPPRESS)
