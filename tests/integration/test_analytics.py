@@ -7,12 +7,14 @@ import random
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from tests.conftest import create_schema  # noqa: F401  (schema comes from the `database` fixture)
+from tests.conftest import create_schema
 from tracker import analytics
 from tracker.db import create_sessionmaker, engine_for
 from tracker.models import Order, Seller, Shipment, TrackingEvent, new_id
@@ -251,3 +253,25 @@ async def test_empty_period_has_no_lanes(database: DatabaseSettings) -> None:
 
 def date_start(year: int) -> datetime:
     return datetime.combine(date(year, 1, 1), datetime.min.time(), tzinfo=UTC)
+
+
+async def test_sqlite_customs_dwell_walks_the_customs_index(tmp_path: Path) -> None:
+    """SQLite uses a partial index only for a query that repeats its predicate exactly:
+    the customs query must keep matching `ix_events_customs` (written with OR there)."""
+    from sqlalchemy import text
+
+    from tracker.store.analytics import _customs_sqlite
+
+    database = DatabaseSettings(url=f"sqlite:///{tmp_path / 'analytics.db'}")
+    await create_schema(database)
+    seller_id, _ = await seed(database)
+    compiled = _customs_sqlite(seller_id, START, END).compile(dialect=sqlite_dialect.dialect())
+    params = tuple(str(compiled.params[name]) for name in compiled.positiontup or ())
+    engine = engine_for(database)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            plan = [row[3] for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, params)]
+    finally:
+        await engine.dispose()
+    assert "SCAN customs USING COVERING INDEX ix_events_customs" in plan, plan

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from tracker.db import engine_for
-from tracker.migrate import upgrade_engine
+from tracker.migrate import alembic_config, upgrade_engine
+from tracker.models import TrackingEvent
 from tracker.settings import DatabaseSettings
 
 
@@ -40,3 +43,46 @@ async def test_upgrade_from_empty_matches_models(db_settings: DatabaseSettings) 
         await upgrade_engine(engine)
     finally:
         await engine.dispose()
+
+
+def _customs_index_sql(conn: Any) -> str:
+    return str(conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'ix_events_customs'").scalar_one())
+
+
+def _insert_opcodes(conn: Any) -> set[str]:
+    """The VDBE opcodes of inserting one event row."""
+    names = [c.name for c in TrackingEvent.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+    sql = f"EXPLAIN INSERT INTO tracking_events ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+    return {row[1] for row in conn.exec_driver_sql(sql, (None,) * len(names))}
+
+
+async def test_sqlite_customs_index_costs_an_event_insert_no_temporary_index(tmp_path: Path) -> None:
+    """An IN list of three constants in a partial index makes SQLite build a temporary
+    index for every inserted row (OpenEphemeral); revision 0002 writes it with OR."""
+    migrated = engine_for(DatabaseSettings(url=f"sqlite:///{tmp_path / 'migrated.db'}"))
+    created = engine_for(DatabaseSettings(url=f"sqlite:///{tmp_path / 'created.db'}"))
+    try:
+        await upgrade_engine(migrated, "0001")
+        async with migrated.connect() as conn:
+            assert " IN (" in await conn.run_sync(_customs_index_sql)
+            assert "OpenEphemeral" in await conn.run_sync(_insert_opcodes)
+        await upgrade_engine(migrated)
+        async with created.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        async with migrated.connect() as conn, created.connect() as other:
+            upgraded = await conn.run_sync(_customs_index_sql)
+            assert upgraded == await other.run_sync(_customs_index_sql)
+            assert " IN (" not in upgraded and upgraded.count(" OR ") == 2
+            assert "OpenEphemeral" not in await conn.run_sync(_insert_opcodes)
+
+        def downgrade(conn: Any) -> None:
+            command.downgrade(alembic_config(connection=conn), "0001")
+
+        async with migrated.connect() as conn:
+            await conn.run_sync(downgrade)
+            await conn.commit()
+        async with migrated.connect() as conn:
+            assert " IN (" in await conn.run_sync(_customs_index_sql)
+    finally:
+        await migrated.dispose()
+        await created.dispose()

@@ -27,9 +27,10 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker.models import Shipment, TrackingEvent
+from tracker.models.shipment import CUSTOMS_WAITING
 
 LaneKey = tuple[str, str, str]
-CUSTOMS_SUB_STATUSES = ("customs_processing", "customs_held", "customs_info_required")
+CUSTOMS_SUB_STATUSES = CUSTOMS_WAITING
 RETURN_SUB_STATUSES = ("returning", "returned_to_sender")
 #: which percentiles of which measure the page shows
 PERCENTILES: dict[str, tuple[float, ...]] = {"transit_days": (0.5, 0.9), "first_scan_hours": (0.5,)}
@@ -106,6 +107,12 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     # inline constants: a partial index is only provably usable against literal values
     return column.in_([literal_column(f"'{v}'") for v in values])  # type: ignore[no-any-return]
+
+
+def _any_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column = v1 OR column = v2 ...` with inline constants: on SQLite, the expression
+    `ix_events_customs` is defined with (see `CUSTOMS_WAITING_SQLITE`)."""
+    return or_(*(column == literal_column(f"'{v}'") for v in values))
 
 
 def measures(pg: bool) -> dict[str, tuple[ColumnElement[float], ColumnElement[bool]]]:
@@ -295,7 +302,12 @@ def _customs_sqlite(seller_id: str, start: datetime, end: datetime) -> Executabl
         .select_from(customs)
         .join(Shipment, col(Shipment.id) == customs.c.shipment_id)
         .join(nxt, nxt.c.id == successor)
-        .where(_in(customs.c.sub_status, CUSTOMS_SUB_STATUSES), seller == seller_id, created >= start, created < end)
+        .where(
+            _any_of(customs.c.sub_status, CUSTOMS_SUB_STATUSES),
+            seller == seller_id,
+            created >= start,
+            created < end,
+        )
         .group_by(*_lane_group())
     )
 
