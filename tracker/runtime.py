@@ -68,10 +68,11 @@ def settle_gc() -> int:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
-    return gc.get_freeze_count()
+    frozen = gc.get_freeze_count()
+    log.info("startup objects frozen", extra={"objects": frozen, "young_threshold": YOUNG_THRESHOLD})
+    return frozen
 
 
 async def settle_gc_on_startup(_app: Any) -> None:
     """`settle_gc` as an aiohttp `on_startup` hook, after the resources are built."""
-    frozen = settle_gc()
-    log.info("startup objects frozen", extra={"objects": frozen, "young_threshold": YOUNG_THRESHOLD})
+    settle_gc()

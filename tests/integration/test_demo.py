@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -83,7 +84,7 @@ async def test_demo_urls_answer_and_time_moves_statuses(tmp_path: Path) -> None:
 async def test_cli_demo_prints_urls_one_per_line(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "cli.db"}"\n[email]\nenabled = false\n[logging]\nlevel = "WARNING"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "cli.db"}"\n[email]\nenabled = false\n[logging]\nlevel = "INFO"\n'
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -114,3 +115,7 @@ async def test_cli_demo_prints_urls_one_per_line(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM shipments WHERE poll_count > 0").fetchone()[0] == 14
     assert lines[-3].endswith("/dashboard")
     assert lines[-1].endswith("/openapi.json")
+    # settled like `serve` and `worker`, once the demo is up
+    records = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    settled = [r for r in records if r["msg"] == "startup objects frozen"]
+    assert len(settled) == 1 and settled[0]["objects"] > 20_000
