@@ -381,8 +381,8 @@ def run_workers(
         # the workers' event-loop threads; the rest of a worker's CPU is its other threads
         # (aiosqlite runs each SQLite connection in a thread of its own)
         shares["loop_thread_cores"] = sum(r["loop_cpu"] for r in reports) / span
-    for key in ("loop_alone", "others_alone", "both", "neither"):
-        if all("overlap" in r for r in reports):
+    if all("overlap" in r for r in reports):
+        for key in ("loop_alone", "others_alone", "both", "neither"):
             shares[f"threads_{key}"] = sum(r["overlap"][key] for r in reports) / len(reports)
     return {
         **shares,

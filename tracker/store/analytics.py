@@ -27,10 +27,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker.models import Shipment, TrackingEvent
-from tracker.models.shipment import CUSTOMS_WAITING
+from tracker.models.shipment import CUSTOMS_WAITING as CUSTOMS_SUB_STATUSES
 
 LaneKey = tuple[str, str, str]
-CUSTOMS_SUB_STATUSES = CUSTOMS_WAITING
 RETURN_SUB_STATUSES = ("returning", "returned_to_sender")
 #: which percentiles of which measure the page shows
 PERCENTILES: dict[str, tuple[float, ...]] = {"transit_days": (0.5, 0.9), "first_scan_hours": (0.5,)}
