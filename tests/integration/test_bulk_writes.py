@@ -10,11 +10,13 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
+from carriers.base import CarrierEvent, Location, TimeBasis
+from carriers.status import Status, SubStatus
 from tracker.db import create_sessionmaker, engine_for
 from tracker.models import Order, Shipment, TrackingEvent
 from tracker.models.types import UTCDateTime
 from tracker.settings import DatabaseSettings
-from tracker.store import bulk, sellers
+from tracker.store import bulk, sellers, tracking
 from tracker.store.tracking import EVENTS, SHIPMENTS
 
 INSTANTS = [
@@ -172,3 +174,93 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
             assert b.delivered_at == INSTANTS[3]
     finally:
         await engine.dispose()
+
+
+def _reference_event(e: TrackingEvent) -> CarrierEvent:
+    """A stored event as the ORM reads it, turned into a `CarrierEvent` field by field."""
+    place = (e.city, e.region, e.country, e.postcode)
+    return CarrierEvent(
+        occurred_at=e.occurred_at,
+        time_basis=TimeBasis(e.time_basis),
+        local_time=e.local_time,
+        status=Status(e.status),
+        sub_status=SubStatus(e.sub_status),
+        raw_code=e.raw_code,
+        description=e.description,
+        location=Location(*place) if any(place) else None,
+        provider=e.provider,
+        utc_offset_minutes=e.utc_offset_minutes,
+    )
+
+
+async def test_stored_timelines_read_like_orm_rows(database: DatabaseSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tracking.timelines` reads driver tuples itself; it must give what the ORM gives."""
+    engine = engine_for(database)
+    sessions = create_sessionmaker(engine)
+    now = INSTANTS[1]
+    places: list[dict[str, Any]] = [
+        {"city": None, "region": None, "country": None, "postcode": None},
+        {"city": "Paris", "region": None, "country": "FR", "postcode": None},
+        {"city": None, "region": None, "country": None, "postcode": "75001"},
+        {"city": "Shenzhen", "region": "Guangdong", "country": "CN", "postcode": "518000"},
+    ]
+    bases, statuses, subs = list(TimeBasis), list(Status), list(SubStatus)
+    try:
+        async with sessions() as session:
+            seller_id = (await sellers.create_seller(session, "Timelines", now=now)).id
+            for order_id in ("ord_t1", "ord_t2", "ord_t3"):
+                session.add(
+                    Order(id=order_id, seller_id=seller_id, order_number=order_id, customer_key="k", created_at=now)
+                )
+            await session.commit()
+        rows = []
+        for n, at in enumerate(INSTANTS * 3):
+            rows.append(
+                {
+                    **_event("t1" if n % 2 else "t2", f"fp{n}", at),
+                    **places[n % len(places)],
+                    "time_basis": bases[n % len(bases)].value,
+                    "status": statuses[n % len(statuses)].value,
+                    "sub_status": subs[n % len(subs)].value,
+                    "utc_offset_minutes": None if n % 3 else 480 - 30 * n,
+                    "local_time": "" if n % 4 else "2026-01-05T16:30:00",
+                }
+            )
+        async with engine.begin() as conn:
+            await bulk.insert_rows(conn, SHIPMENTS, [_shipment(i, seller_id, now) for i in ("t1", "t2", "t3")])
+            # one through SQLAlchemy's own statement, the rest in bulk: both are read the same
+            await conn.execute(insert(EVENTS), rows[:1])
+            await bulk.insert_rows(conn, EVENTS, rows[1:])
+        async with sessions() as session:
+            expected: dict[str, dict[str, CarrierEvent]] = {"t1": {}, "t2": {}, "t3": {}}
+            for e in await session.exec(select(TrackingEvent)):
+                expected[e.shipment_id][e.fingerprint] = _reference_event(e)
+        # chunks of two ids exercise the IN list (SQLite) or array (PostgreSQL) per chunk
+        monkeypatch.setattr(tracking, "IN_CHUNK", 2)
+        async with engine.connect() as conn:
+            got = await tracking.timelines(conn, ["t1", "t2", "t3", "absent"])
+        assert got == {**expected, "absent": {}}
+        assert sum(map(len, got.values())) == len(rows)
+        for shipment_id, events in got.items():
+            for fingerprint, event in events.items():
+                assert event.occurred_at.tzinfo is UTC, (shipment_id, fingerprint)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2026-01-05 08:30:00.000250",
+        "2026-01-05 08:30:00",  # written by hand, without microseconds
+        "2026-01-05T08:30:00.000250+00:00",
+        datetime(2026, 1, 5, 8, 30, 0, 250),
+        datetime(2026, 1, 5, 16, 30, 0, 250, tzinfo=timezone(timedelta(hours=8))),
+    ],
+)
+def test_stored_instants_read_like_the_column_type(stored: Any) -> None:
+    theirs = UTCDateTime().process_result_value(stored, sqlite.dialect())
+    ours = tracking._stored_instant(stored)
+    assert ours == theirs
+    assert ours.tzinfo is UTC
+    assert ours.microsecond == (0 if stored == "2026-01-05 08:30:00" else 250)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
@@ -222,49 +223,98 @@ async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> N
         await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
 
 
-def _stored_event(row: Any) -> CarrierEvent:
-    location = None
-    if row.city or row.region or row.country or row.postcode:
-        location = Location(city=row.city, region=row.region, country=row.country, postcode=row.postcode)
-    return CarrierEvent(
-        occurred_at=row.occurred_at,
-        time_basis=TimeBasis(row.time_basis),
-        local_time=row.local_time,
-        status=Status(row.status),
-        sub_status=SubStatus(row.sub_status),
-        raw_code=row.raw_code,
-        description=row.description,
-        location=location,
-        provider=row.provider,
-        utc_offset_minutes=row.utc_offset_minutes,
-    )
+#: "YYYY-MM-DD HH:MM:SS.ffffff", how SQLite columns of `UTCDateTime` hold naive UTC
+_SQLITE_INSTANT_LENGTH = 26
+_TIME_BASES = {b.value: b for b in TimeBasis}
+_STATUSES = {s.value: s for s in Status}
+_SUB_STATUSES = {s.value: s for s in SubStatus}
+# events of a route share a handful of places; a Location is immutable, so one is shared
+# instead of building a frozen dataclass per stored event
+_location = lru_cache(maxsize=4096)(Location)
+_TIMELINE_COLUMNS = (
+    "shipment_id",
+    "fingerprint",
+    "occurred_at",
+    "time_basis",
+    "local_time",
+    "utc_offset_minutes",
+    "status",
+    "sub_status",
+    "raw_code",
+    "description",
+    "city",
+    "region",
+    "country",
+    "postcode",
+    "provider",
+)
+
+
+def _timeline_sql(conn: AsyncConnection, count: int) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in _TIMELINE_COLUMNS)
+    head = f"SELECT {columns} FROM {quote(EVENTS.name)}"
+    if _is_postgres(conn):
+        return f"{head} WHERE shipment_id = ANY($1::VARCHAR[])"
+    return f"{head} WHERE shipment_id IN ({', '.join('?' * count)})"
 
 
 async def timelines(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict[str, CarrierEvent]]:
-    """Each shipment's stored events keyed by their stored fingerprint (one query per chunk)."""
+    """Each shipment's stored events keyed by their stored fingerprint (one query per chunk).
+
+    A routine poll reads a dozen stored events to find that none is new, so rows come as
+    the driver's tuples and are turned into events here, instant and enums by lookup:
+    through SQLAlchemy's result processing the read cost several times as much.
+    `tests/integration/test_bulk_writes.py` compares the events with an ORM read.
+    """
     out: dict[str, dict[str, CarrierEvent]] = {i: {} for i in ids}
-    e = EVENTS.c
-    columns = (
-        e.shipment_id,
-        e.fingerprint,
-        e.occurred_at,
-        e.time_basis,
-        e.local_time,
-        e.utc_offset_minutes,
-        e.status,
-        e.sub_status,
-        e.raw_code,
-        e.description,
-        e.city,
-        e.region,
-        e.country,
-        e.postcode,
-        e.provider,
-    )
+    postgres = _is_postgres(conn)
+    new_event = CarrierEvent
     for chunk in _chunks(ids):
-        for row in await conn.execute(core_select(*columns).where(e.shipment_id.in_(chunk))):
-            out[row.shipment_id][row.fingerprint] = _stored_event(row)
+        params: Any = (chunk,) if postgres else tuple(chunk)
+        result = await conn.exec_driver_sql(_timeline_sql(conn, len(chunk)), params)
+        for (
+            shipment_id,
+            fingerprint,
+            occurred_at,
+            time_basis,
+            local_time,
+            offset,
+            status,
+            sub_status,
+            raw_code,
+            description,
+            city,
+            region,
+            country,
+            postcode,
+            provider,
+        ) in cast(Iterable[tuple[Any, ...]], result):
+            out[shipment_id][fingerprint] = new_event(
+                _stored_instant(occurred_at),
+                _TIME_BASES[time_basis],
+                local_time,
+                _STATUSES[status],
+                _SUB_STATUSES[sub_status],
+                raw_code,
+                description,
+                _location(city, region, country, postcode) if city or region or country or postcode else None,
+                provider,
+                offset,
+            )
     return out
+
+
+def _stored_instant(value: datetime | str) -> datetime:
+    """An aware UTC instant, as `UTCDateTime` reads it: SQLite gives naive UTC text, which
+    is parsed with its offset appended (`replace(tzinfo=...)` costs several times more)."""
+    if isinstance(value, str):
+        if len(value) == _SQLITE_INSTANT_LENGTH:
+            return datetime.fromisoformat(value + "+00:00")
+        return _stored_instant(datetime.fromisoformat(value))
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
