@@ -546,8 +546,10 @@ def split_iso(text: str) -> tuple[datetime, int | None]:
     parsed = datetime.fromisoformat(text.strip())
     if parsed.tzinfo is None:
         return parsed, None
-    offset = parsed.utcoffset() or timedelta(0)
-    return parsed.replace(tzinfo=None), int(offset.total_seconds() // 60)
+    offset = parsed.utcoffset() or _NO_OFFSET
+    # the wall-clock reading by arithmetic, as in `localize`: replace(tzinfo=None) costs more
+    wall = _NAIVE_EPOCH + ((parsed - _UTC_EPOCH) + offset)
+    return wall, (offset.days * 86400 + offset.seconds) // 60
 
 
 _AFTER_SECONDS = ("", "Z", "+", "-")
@@ -569,6 +571,14 @@ def wall_clock(local: datetime) -> str:
     return local.isoformat(timespec="seconds")
 
 
+@lru_cache(maxsize=256)
+def _offset(minutes: int) -> timedelta:
+    return timedelta(minutes=minutes)
+
+
 def from_offset(local: datetime, minutes: int) -> datetime:
     """A wall-clock reading at a known offset -> UTC instant."""
-    return (local.replace(tzinfo=None) - timedelta(minutes=minutes)).replace(tzinfo=UTC)
+    if local.tzinfo is not None:
+        local = local.replace(tzinfo=None)
+    # arithmetic from the epochs, as in `localize`: two datetime.replace calls cost 2 µs
+    return _UTC_EPOCH + (local - _NAIVE_EPOCH - _offset(minutes))

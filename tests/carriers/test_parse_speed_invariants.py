@@ -14,7 +14,7 @@ import inspect
 import json
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,17 @@ from carriers.base import (
 )
 from carriers.dhl import _location, _reading, parse_body, parse_shipment
 from carriers.status import Status, SubStatus
-from carriers.timezones import localize, resolve_in, resolve_local, shown_time, wall_clock, zone_for, zone_info
+from carriers.timezones import (
+    from_offset,
+    localize,
+    resolve_in,
+    resolve_local,
+    shown_time,
+    split_iso,
+    wall_clock,
+    zone_for,
+    zone_info,
+)
 from tests.carriers.sim_helpers import samples_dir
 
 SAMPLES = samples_dir()
@@ -249,6 +259,28 @@ def test_localize_reads_the_wall_clock_with_fold_zero(local: datetime, fold: int
     assert instant == reference.astimezone(UTC)
     assert instant.tzinfo is UTC
     assert minutes == int(offset.total_seconds() // 60)
+
+
+@PROPS
+@given(NAIVE, st.none() | st.integers(min_value=-(24 * 3600 - 1), max_value=24 * 3600 - 1))
+def test_split_iso_is_the_reading_without_its_offset(local: datetime, seconds: int | None) -> None:
+    zone = None if seconds is None else timezone(timedelta(seconds=seconds))
+    text = local.replace(tzinfo=zone).isoformat()
+    parsed = datetime.fromisoformat(text)
+    offset = parsed.utcoffset()
+    expected_minutes = None if offset is None else int(offset.total_seconds() // 60)
+    wall, minutes = split_iso(text)
+    assert (wall, minutes) == (parsed.replace(tzinfo=None), expected_minutes)
+    assert wall.tzinfo is None
+
+
+@PROPS
+@given(NAIVE, OFFSETS, st.sampled_from([None, UTC, timezone(timedelta(hours=-7))]))
+def test_from_offset_is_the_reading_at_that_offset(local: datetime, minutes: int, zone: timezone | None) -> None:
+    reading = local.replace(tzinfo=zone)
+    instant = from_offset(reading, minutes)
+    assert instant == local.replace(tzinfo=timezone(timedelta(minutes=minutes))).astimezone(UTC)
+    assert instant.tzinfo is UTC
 
 
 def test_localize_reads_an_aware_value_as_a_wall_clock() -> None:
