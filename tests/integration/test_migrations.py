@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
-from sqlmodel import SQLModel
+from sqlalchemy import insert, inspect
+from sqlmodel import SQLModel, select
 
-from tracker.db import engine_for
+from tracker.db import create_sessionmaker, engine_for
 from tracker.migrate import alembic_config, upgrade_engine
-from tracker.models import TrackingEvent
+from tracker.models import Order, Shipment, TrackingEvent
 from tracker.settings import DatabaseSettings
+from tracker.store import sellers
 
 
 async def test_upgrade_from_empty_matches_models(db_settings: DatabaseSettings) -> None:
@@ -86,3 +88,84 @@ async def test_sqlite_customs_index_costs_an_event_insert_no_temporary_index(tmp
     finally:
         await migrated.dispose()
         await created.dispose()
+
+
+async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings: DatabaseSettings) -> None:
+    """0003 adds a nullable column in place: the shipments already stored keep every value."""
+    engine = engine_for(db_settings)
+
+    def columns(conn: Any) -> set[str]:
+        return {c["name"] for c in inspect(conn).get_columns("shipments")}
+
+    def downgrade(conn: Any) -> None:
+        command.downgrade(alembic_config(connection=conn), "0002")
+
+    now = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+    try:
+        await upgrade_engine(engine, "0002")
+        async with create_sessionmaker(engine)() as session:
+            seller = await sellers.create_seller(session, "Migrations", now=now)
+            await session.commit()
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(Order),
+                [
+                    {
+                        "id": "ord_m",
+                        "seller_id": seller.id,
+                        "order_number": "M-1",
+                        "customer_key": "k",
+                        "items": [],
+                        "created_at": now,
+                    }
+                ],
+            )
+            await conn.execute(
+                insert(Shipment.__table__).values(  # type: ignore[attr-defined]
+                    id="shp_m",
+                    seller_id=seller.id,
+                    order_id="ord_m",
+                    order_number="M-1",
+                    tracking_number="FX1",
+                    carrier="fedex",
+                    carrier_candidates=["fedex"],
+                    status="in_transit",
+                    sub_status="other",
+                    public_token="tok_m",
+                    customer_locale="en",
+                    dest_country="US",
+                    created_at=now,
+                    updated_at=now,
+                    active=True,
+                    next_poll_at=now,
+                    poll_count=3,
+                    poll_errors=0,
+                    confirmed_terminal=False,
+                    sequence=2,
+                    notify_opt_out=False,
+                )
+            )
+        async with engine.connect() as conn:
+            assert "poll_digest" not in await conn.run_sync(columns)
+        await upgrade_engine(engine)
+        async with create_sessionmaker(engine)() as session:
+            shipment = (await session.exec(select(Shipment).where(Shipment.id == "shp_m"))).one()
+            assert (shipment.poll_digest, shipment.poll_count, shipment.status, shipment.next_poll_at) == (
+                None,
+                3,
+                "in_transit",
+                now,
+            )
+            shipment.poll_digest = "0" * 32
+            session.add(shipment)
+            await session.commit()
+        async with engine.connect() as conn:
+            await conn.run_sync(downgrade)
+            await conn.commit()
+        async with engine.connect() as conn:
+            assert "poll_digest" not in await conn.run_sync(columns)
+            count = await conn.exec_driver_sql("SELECT poll_count FROM shipments WHERE id = 'shp_m'")
+            assert count.scalar_one() == 3
+        await upgrade_engine(engine)
+    finally:
+        await engine.dispose()

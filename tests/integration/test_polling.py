@@ -210,6 +210,60 @@ async def test_one_cycle_stores_the_visible_timeline_once(rig: Rig) -> None:
         assert len(await rig.events(shipment_id)) == len(served_steps(journey, dict(NUMBERS)[number], now))
 
 
+async def test_a_repeated_answer_skips_the_stored_timeline_and_ends_as_a_full_merge(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = {n: await rig.register(n, c) for n, c in NUMBERS}
+    await rig.poller().run_once()
+    digests = {n: (await rig.shipment(i)).poll_digest for n, i in ids.items()}
+    assert all(digests.values()), digests
+
+    # the same answers again: each shipment is applied twice from the same state, once as
+    # the poller does (no stored timeline) and once through the full merge, on a twin
+    read: list[str] = []
+    real_timelines, real_apply_one = tracking_store.timelines, Poller._apply_one
+
+    async def timelines(conn: Any, shipment_ids: Any) -> Any:
+        read.extend(shipment_ids)
+        return await real_timelines(conn, shipment_ids)
+
+    compared = []
+
+    async def apply_one(
+        self: Poller, session: Any, s: Any, result: Any, code: Any, stored: Any, *rest: Any, **kw: Any
+    ) -> None:
+        if stored is None and result is not None:
+            cycle, out = rest
+            twin, twin_out = replace(s), replace(out, events=[], messages=[], deliveries=[], milestones=[])
+            full = (await real_timelines(await session.connection(), [s.id]))[s.id]
+            assert full
+            await real_apply_one(self, session, twin, result, code, full, cycle, twin_out, **kw)
+            queued = len(out.messages)
+            await real_apply_one(self, session, s, result, code, None, cycle, out, **kw)
+            assert replace(twin, loaded=()) == replace(s, loaded=())
+            assert twin_out.events == []
+            types = [m["event_type"] for m in out.messages[queued:]]
+            assert [m["event_type"] for m in twin_out.messages] == types
+            compared.append(s.tracking_number)
+            return
+        await real_apply_one(self, session, s, result, code, stored, *rest, **kw)
+
+    monkeypatch.setattr(tracking_store, "timelines", timelines)
+    monkeypatch.setattr(Poller, "_apply_one", apply_one)
+    now = rig.clock()
+    rig.clock.advance(hours=7)
+    rig.state.clock = lambda: now  # the carriers still tell the same story
+    report = await rig.poller().run_once()
+    assert report.claimed >= 5 and report.new_events == 0
+    polled = [n for n, i in ids.items() if (await rig.shipment(i)).poll_count == 2]
+    assert sorted(compared) == sorted(polled)
+    assert read == []
+    for number in polled:
+        shipment = await rig.shipment(ids[number])
+        assert shipment.poll_digest == digests[number]
+        assert shipment.last_polled_at == rig.clock()
+
+
 async def test_new_scans_append_and_status_follows(rig: Rig) -> None:
     number = "FX100000000007"
     journey = journey_for(number, "fedex", rig.state)

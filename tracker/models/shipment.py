@@ -121,6 +121,9 @@ class Shipment(SQLModel, table=True):
     confirmed_terminal: bool = False
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stop_reason: str | None = Field(default=None, max_length=64)
+    #: digest of the last carrier answer applied and of the status it left; a poll whose
+    #: answer and status digest the same has nothing to merge (`tracker.polling`)
+    poll_digest: str | None = Field(default=None, max_length=32)
 
     #: a re-shipment points at the parcel it replaces
     replaces_id: str | None = Field(default=None, foreign_key="shipments.id", index=True, max_length=40)

@@ -100,6 +100,7 @@ class PollState:
     eta_source: str | None
     stopped_at: datetime | None
     stop_reason: str | None
+    poll_digest: str | None
     confirmed_terminal: bool
     active: bool
     next_poll_at: datetime | None
@@ -136,6 +137,7 @@ WRITTEN_COLUMNS: tuple[str, ...] = (
     "eta_latest_end",
     "eta_source",
     "stop_reason",
+    "poll_digest",
     "confirmed_terminal",
     "active",
     "next_poll_at",
