@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -15,6 +16,7 @@ from sqlmodel import SQLModel, select
 from tracker.db import create_sessionmaker, engine_for
 from tracker.migrate import alembic_config, upgrade_engine
 from tracker.models import Order, Shipment, TrackingEvent
+from tracker.models.shipment import SHIPMENTS_FILLFACTOR
 from tracker.settings import DatabaseSettings
 from tracker.store import sellers
 
@@ -169,3 +171,38 @@ async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings
         await upgrade_engine(engine)
     finally:
         await engine.dispose()
+
+
+def _shipments_options(conn: Any) -> list[str]:
+    rows = conn.exec_driver_sql(
+        "SELECT reloptions FROM pg_class WHERE relname = 'shipments' AND relnamespace = current_schema()::regnamespace"
+    )
+    return list(rows.scalar_one() or [])
+
+
+async def test_postgresql_shipments_leave_room_for_updates_beside_the_row(db_settings: DatabaseSettings) -> None:
+    """Migrations and the models give shipments the same fillfactor; downgrading resets it."""
+    if not db_settings.url.startswith("postgresql"):
+        pytest.skip("fillfactor is a PostgreSQL storage parameter")
+    migrated = engine_for(db_settings)
+    expected = [f"fillfactor={SHIPMENTS_FILLFACTOR}"]
+
+    def downgrade(conn: Any) -> None:
+        command.downgrade(alembic_config(connection=conn), "0003")
+
+    try:
+        await upgrade_engine(migrated)
+        async with migrated.connect() as conn:
+            assert await conn.run_sync(_shipments_options) == expected
+            await conn.run_sync(downgrade)
+            await conn.commit()
+        async with migrated.connect() as conn:
+            assert await conn.run_sync(_shipments_options) == []
+        await upgrade_engine(migrated)
+        async with migrated.begin() as conn:
+            await conn.exec_driver_sql("DROP TABLE shipments CASCADE")
+            await conn.run_sync(SQLModel.metadata.tables["shipments"].create)
+        async with migrated.connect() as conn:
+            assert await conn.run_sync(_shipments_options) == expected
+    finally:
+        await migrated.dispose()
