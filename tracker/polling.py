@@ -475,8 +475,9 @@ class Poller:
         """Write results in one transaction (only rows whose lease we still hold).
 
         Few round trips whatever the number of shipments: one read of the shipments, one of
-        their events, one of each seller's endpoints (and of queued notifications), then one
-        executemany or multi-row INSERT per table.
+        the stored events of those whose answer is not the one last applied (`answer_digest`),
+        one of each seller's endpoints (and of queued notifications), then one executemany
+        or multi-row INSERT per table.
         """
         if not items:
             return
