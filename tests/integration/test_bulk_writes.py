@@ -14,7 +14,7 @@ from carriers.base import CarrierEvent, Location, TimeBasis
 from carriers.status import Status, SubStatus
 from tracker.db import create_sessionmaker, engine_for
 from tracker.models import Order, Shipment, TrackingEvent
-from tracker.models.types import UTCDateTime
+from tracker.models.types import UTCDateTime, utc_from_stored
 from tracker.settings import DatabaseSettings
 from tracker.store import bulk, sellers, tracking
 from tracker.store.tracking import EVENTS, SHIPMENTS
@@ -260,7 +260,7 @@ async def test_stored_timelines_read_like_orm_rows(database: DatabaseSettings, m
 )
 def test_stored_instants_read_like_the_column_type(stored: Any) -> None:
     theirs = UTCDateTime().process_result_value(stored, sqlite.dialect())
-    ours = tracking._stored_instant(stored)
+    ours = utc_from_stored(stored)
     assert ours == theirs
     assert ours.tzinfo is UTC
     assert ours.microsecond == (0 if stored == "2026-01-05 08:30:00" else 250)

@@ -38,15 +38,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else utc_from_stored(value)
+
+
+#: "YYYY-MM-DD HH:MM:SS.ffffff": how SQLite stores a `UTCDateTime` (naive UTC)
+_SQLITE_INSTANT_LENGTH = 26
+
+
+def utc_from_stored(value: Any) -> datetime:
+    """A stored `UTCDateTime` value (a datetime, or SQLite's text) as an aware UTC instant.
+
+    SQLite's usual text is parsed with its offset appended: `replace(tzinfo=...)` costs
+    several times the parse, and stored timelines are read a dozen instants a poll.
+    """
+    if isinstance(value, str):
+        if len(value) == _SQLITE_INSTANT_LENGTH:
+            return datetime.fromisoformat(value + "+00:00")
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 _last = [0]

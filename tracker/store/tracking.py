@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any, cast
@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from carriers.base import CarrierEvent, Location, TimeBasis
 from carriers.status import Status, SubStatus
 from tracker.models import Notification, Shipment, TrackingEvent, WebhookDelivery, WebhookMessage
+from tracker.models.types import utc_from_stored
 from tracker.store import bulk
 
 #: most recent delivered shipments a lane's statistics are computed from
@@ -225,8 +226,6 @@ async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> N
         await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
 
 
-#: "YYYY-MM-DD HH:MM:SS.ffffff", how SQLite columns of `UTCDateTime` hold naive UTC
-_SQLITE_INSTANT_LENGTH = 26
 _TIME_BASES = {b.value: b for b in TimeBasis}
 _STATUSES = {s.value: s for s in Status}
 _SUB_STATUSES = {s.value: s for s in SubStatus}
@@ -293,7 +292,7 @@ async def timelines(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict
             provider,
         ) in cast(Iterable[tuple[Any, ...]], result):
             out[shipment_id][fingerprint] = new_event(
-                _stored_instant(occurred_at),
+                utc_from_stored(occurred_at),
                 _TIME_BASES[time_basis],
                 local_time,
                 _STATUSES[status],
@@ -305,18 +304,6 @@ async def timelines(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict
                 offset,
             )
     return out
-
-
-def _stored_instant(value: datetime | str) -> datetime:
-    """An aware UTC instant, as `UTCDateTime` reads it: SQLite gives naive UTC text, which
-    is parsed with its offset appended (`replace(tzinfo=...)` costs several times more)."""
-    if isinstance(value, str):
-        if len(value) == _SQLITE_INSTANT_LENGTH:
-            return datetime.fromisoformat(value + "+00:00")
-        return _stored_instant(datetime.fromisoformat(value))
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
