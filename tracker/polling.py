@@ -95,7 +95,8 @@ class _Cycle:
 class _Writes:
     """Rows one batch's transaction inserts in bulk at the end."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
+    #: values in `store.EVENT_COLUMNS` order
+    events: list[tuple[Any, ...]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     endpoints: dict[str, list[WebhookEndpoint]] = field(default_factory=dict)
@@ -119,26 +120,27 @@ def pick_result(results: Sequence[TrackResult], registered_at: datetime) -> Trac
     return max(after or found, key=began)
 
 
-def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> dict[str, Any]:
+def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> tuple[Any, ...]:
+    """A new event's values in `store.EVENT_COLUMNS` order (`test_event_row_order`)."""
     loc = e.location or _NOWHERE
-    return {
-        "shipment_id": shipment_id,
-        "fingerprint": fp,
-        "occurred_at": e.occurred_at,
-        "time_basis": e.time_basis.value,
-        "local_time": e.local_time[:32],
-        "utc_offset_minutes": e.utc_offset_minutes,
-        "status": e.status.value,
-        "sub_status": e.sub_status.value,
-        "raw_code": e.raw_code[:64],
-        "description": e.description[:1000],
-        "city": (loc.city or None) and loc.city[:200],
-        "region": (loc.region or None) and loc.region[:200],
-        "country": loc.country,
-        "postcode": (loc.postcode or None) and loc.postcode[:32],
-        "provider": e.provider[:64],
-        "recorded_at": now,
-    }
+    return (
+        shipment_id,
+        fp,
+        e.occurred_at,
+        e.time_basis.value,
+        e.local_time[:32],
+        e.utc_offset_minutes,
+        e.status.value,
+        e.sub_status.value,
+        e.raw_code[:64],
+        e.description[:1000],
+        (loc.city or None) and loc.city[:200],
+        (loc.region or None) and loc.region[:200],
+        loc.country,
+        (loc.postcode or None) and loc.postcode[:32],
+        e.provider[:64],
+        now,
+    )
 
 
 def _event_view(e: CarrierEvent) -> dict[str, Any]:

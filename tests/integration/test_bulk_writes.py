@@ -176,6 +176,40 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
         await engine.dispose()
 
 
+async def test_value_rows_store_what_dict_rows_store(database: DatabaseSettings) -> None:
+    """`insert_tuples` (the poll's event path) writes what `insert_rows` writes, skipping
+    stored fingerprints the same way, and refuses values in another order."""
+    engine = engine_for(database)
+    sessions = create_sessionmaker(engine)
+    now = INSTANTS[2]
+    try:
+        async with sessions() as session:
+            seller_id = (await sellers.create_seller(session, "Tuples", now=now)).id
+            session.add(Order(id="ord_a", seller_id=seller_id, order_number="ord_a", customer_key="k", created_at=now))
+            session.add(Order(id="ord_b", seller_id=seller_id, order_number="ord_b", customer_key="k", created_at=now))
+            await session.commit()
+        async with engine.begin() as conn:
+            await bulk.insert_rows(conn, SHIPMENTS, [_shipment("a", seller_id, now), _shipment("b", seller_id, now)])
+            names = tracking.EVENT_COLUMNS
+            dicts = [_event("a", f"fp{i}", at) for i, at in enumerate(INSTANTS)]
+            await bulk.insert_rows(conn, EVENTS, dicts, skip_conflicts_on=("shipment_id", "fingerprint"))
+            rows = [tuple(_event("b", f"fp{i}", at)[n] for n in names) for i, at in enumerate(INSTANTS)]
+            await tracking.insert_events(conn, rows)
+            # a stored fingerprint is skipped, one row alone goes through too
+            await tracking.insert_events(conn, [rows[0]])
+            await tracking.insert_events(conn, [])
+            with pytest.raises(ValueError, match="table order"):
+                await bulk.insert_tuples(conn, EVENTS, tuple(reversed(names)), rows)
+        async with sessions() as session:
+            stored: dict[str, list[tuple[Any, ...]]] = {"a": [], "b": []}
+            for e in await session.exec(select(TrackingEvent).order_by(col(TrackingEvent.id))):
+                stored[e.shipment_id].append(tuple(getattr(e, n) for n in names if n != "shipment_id"))
+        assert len(stored["a"]) == len(INSTANTS)
+        assert stored["a"] == stored["b"]
+    finally:
+        await engine.dispose()
+
+
 def _reference_event(e: TrackingEvent) -> CarrierEvent:
     """A stored event as the ORM reads it, turned into a `CarrierEvent` field by field."""
     place = (e.city, e.region, e.country, e.postcode)

@@ -672,7 +672,7 @@ async def test_a_failed_write_stops_the_backlog_and_leaves_the_rest_leased(
     real_insert = tracking_store.insert_events
     calls = 0
 
-    async def insert_events_failing_later(conn: Any, rows: list[dict[str, Any]]) -> None:
+    async def insert_events_failing_later(conn: Any, rows: list[tuple[Any, ...]]) -> None:
         nonlocal calls
         calls += 1
         if calls > 1:

@@ -127,8 +127,24 @@ def _unnest_sql(
     )
 
 
+def _converted(plan: _Plan, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    converters = plan.converters
+    if not converters:
+        return [tuple(row) for row in rows]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, convert in converters:
+            values[i] = convert(values[i])
+        out.append(tuple(values))
+    return out
+
+
 async def _execute(conn: AsyncConnection, plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> None:
-    values = _tuples(plan, rows)
+    await _run(conn, plan, _tuples(plan, rows))
+
+
+async def _run(conn: AsyncConnection, plan: _Plan, values: list[tuple[Any, ...]]) -> None:
     if plan.array_sql is not None and len(values) > 1:
         await conn.exec_driver_sql(plan.array_sql, tuple(list(column) for column in zip(*values, strict=True)))
     else:
@@ -142,15 +158,7 @@ def _with_arrays(plan: _Plan, table: Table, dialect: Dialect, *, key: str | None
     return _Plan(plan.sql, plan.names, plan.converters, array_sql)
 
 
-async def insert_rows(
-    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_conflicts_on: Sequence[str] = ()
-) -> None:
-    """INSERT rows (dicts with the same keys); with `skip_conflicts_on`, rows clashing on
-    that unique key are skipped (ON CONFLICT DO NOTHING)."""
-    if not rows:
-        return
-    dialect = conn.dialect
-    names = tuple(rows[0])
+def _insert_plan(dialect: Dialect, table: Table, names: tuple[str, ...], skip_conflicts_on: Sequence[str]) -> _Plan:
     key = ("insert", table.name, names, dialect.name, tuple(skip_conflicts_on))
     plan = _plans.get(key)
     if plan is None:
@@ -165,7 +173,42 @@ async def insert_rows(
             statement = insert(table).values(values)
         plan = _compile(statement, dialect, table, names)
         plan = _plans[key] = _with_arrays(plan, table, dialect, key=None, conflict=skip_conflicts_on)
-    await _execute(conn, plan, rows)
+    return plan
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, skip_conflicts_on: Sequence[str] = ()
+) -> None:
+    """INSERT rows (dicts with the same keys); with `skip_conflicts_on`, rows clashing on
+    that unique key are skipped (ON CONFLICT DO NOTHING)."""
+    if not rows:
+        return
+    await _execute(conn, _insert_plan(conn.dialect, table, tuple(rows[0]), skip_conflicts_on), rows)
+
+
+def table_order(table: Table, names: Sequence[str]) -> tuple[str, ...]:
+    """`names` in the table's column order: the order `insert_tuples` takes values in."""
+    wanted = set(names)
+    return tuple(c.name for c in table.c if c.name in wanted)
+
+
+async def insert_tuples(
+    conn: AsyncConnection,
+    table: Table,
+    names: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
+) -> None:
+    """`insert_rows` for rows already written as sequences of values in `names` order, which
+    must be `table_order(table, names)` (the order the statement binds them in): the hot
+    path builds no dict per row."""
+    if not rows:
+        return
+    plan = _insert_plan(conn.dialect, table, names, skip_conflicts_on)
+    if plan.names != names:
+        raise ValueError(f"values of {table.name} must come in table order: {plan.names}")
+    await _run(conn, plan, _converted(plan, rows))
 
 
 async def update_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str) -> None:

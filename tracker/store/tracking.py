@@ -306,11 +306,14 @@ async def timelines(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict
     return out
 
 
-async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert event rows in one statement; a fingerprint already stored is skipped."""
-    if not rows:
-        return
-    await bulk.insert_rows(conn, EVENTS, rows, skip_conflicts_on=("shipment_id", "fingerprint"))
+#: the values of a new event row, in the order `insert_events` takes them
+EVENT_COLUMNS = bulk.table_order(EVENTS, [c.name for c in EVENTS.c if c.name != "id"])
+
+
+async def insert_events(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert event rows (values in `EVENT_COLUMNS` order) in one statement; a fingerprint
+    already stored is skipped."""
+    await bulk.insert_tuples(conn, EVENTS, EVENT_COLUMNS, rows, skip_conflicts_on=("shipment_id", "fingerprint"))
 
 
 async def insert_outbox(
