@@ -15,7 +15,9 @@ Each worker reports its own start and end (after imports); a run's rate is the s
 divided by the span from the first start to the last end. Each run also says where the
 machine's CPU went (busy cores in all; workers, simulators, PostgreSQL server), read from /proc:
 on a small machine the database and the simulators share the cores with the workers, and
-a second worker can only add what the first one left idle. A worker's CPU is split into its
+a second worker can only add what the first one left idle: the run prints the most two
+workers could gain there (the cores, divided by the cores one worker's run kept busy, at most
+2). A worker's CPU is split into its
 event-loop thread and its other threads (on SQLite, the connection's aiosqlite thread); they
 take turns under Python's GIL, so together they stay under one core. Writes
 bench/out/poll.json.
@@ -536,6 +538,17 @@ async def main(args: argparse.Namespace) -> int:
                     baseline_value=results[1]["rate"],
                 )
             )
+            if "busy_cores" in results[1]:
+                # two workers need twice what one worker's run kept busy (the worker, the
+                # server, the simulators); a machine with fewer cores than that caps the ratio
+                cores = os.cpu_count() or 1
+                bound = min(2.0, cores / results[1]["busy_cores"])
+                print(
+                    f"postgresql 2 workers: {results[2]['rate'] / results[1]['rate']:.2f}x one worker;"
+                    f" this machine allows at most {bound:.2f}x ({cores} cores, one worker's run kept"
+                    f" {results[1]['busy_cores']:.2f} busy)"
+                )
+                figures.append(figure("poll_pg_2_workers_ratio_machine_bound", bound, "x"))
             figures.append(figure("poll_peak_rss_pg_worker", max(r["rss_mib"] for r in results.values()), "MiB"))
             figures.append(figure("poll_worker_cpu_per_refresh_pg_1_worker", results[1]["cpu_ms"], "ms"))
             figures.extend(share_figures("pg_1_worker", results[1]))
