@@ -7,7 +7,7 @@ process, is what is measured. Figures:
 - SQLite, one worker process; then the same shipments once more, which finds nothing new:
   the common case of a running service, where most polls return what is already stored;
 - PostgreSQL (--database-url, else $TRACKER_BENCH_PG_URL, else the local test server, in a
-  fresh schema), one and two worker processes;
+  fresh schema), one and two worker processes, each also for the same shipments once more;
 - the ceiling, in the same run: the simulators' answer rate to a bare aiohttp client loop
   (no parsing, no database), in numbers per second.
 
@@ -15,9 +15,9 @@ Each worker reports its own start and end (after imports); a run's rate is the s
 divided by the span from the first start to the last end. Each run also says where the
 machine's CPU went (busy cores in all; workers, simulators, PostgreSQL server), read from /proc:
 on a small machine the database and the simulators share the cores with the workers, and
-a second worker can only add what the first one left idle: the run prints the most two
-workers could gain there (the cores, divided by the cores one worker's run kept busy, at most
-2). A worker's CPU is split into its
+a second worker can only add what the first one left idle. The machine's CPU a refresh
+(busy cores over the rate: workers, server and simulators together) says whether a second
+worker made each refresh cheaper or dearer. A worker's CPU is split into its
 event-loop thread and its other threads (on SQLite, the connection's aiosqlite thread); they
 take turns under Python's GIL, so together they stay under one core. Writes
 bench/out/poll.json.
@@ -421,6 +421,7 @@ def run_workers(
         # the workers' event-loop threads; the rest of a worker's CPU is its other threads
         # (aiosqlite runs each SQLite connection in a thread of its own)
         shares["loop_thread_cores"] = sum(r["loop_cpu"] for r in reports) / span
+        shares["machine_cpu_ms"] = 1000 * share.busy_cores * span / total
     if all("overlap" in r for r in reports):
         for key in ("loop_alone", "others_alone", "both", "neither"):
             shares[f"threads_{key}"] = sum(r["overlap"][key] for r in reports) / len(reports)
@@ -440,7 +441,8 @@ def print_share(run: dict[str, float]) -> None:
             f"  machine busy {run['busy_cores']:.2f} of {os.cpu_count()} cores: workers {run['worker_cores']:.2f}"
             f" (event-loop threads {run['loop_thread_cores']:.2f}, other threads"
             f" {max(0.0, run['worker_cores'] - run['loop_thread_cores']):.2f}),"
-            f" simulators {run['simulator_cores']:.2f}, PostgreSQL {run['postgres_cores']:.2f}"
+            f" simulators {run['simulator_cores']:.2f}, PostgreSQL {run['postgres_cores']:.2f};"
+            f" {run['machine_cpu_ms']:.2f} ms of machine CPU a refresh"
         )
     if "threads_both" in run:
         print(
@@ -453,6 +455,8 @@ def print_share(run: dict[str, float]) -> None:
 def share_figures(name: str, run: dict[str, float]) -> list[dict[str, Any]]:
     keys = ("busy_cores", "worker_cores", "loop_thread_cores", "simulator_cores", "postgres_cores")
     out = [figure(f"poll_{name}_{key}", run[key], "cores") for key in keys if key in run]
+    if "machine_cpu_ms" in run:
+        out.append(figure(f"poll_{name}_machine_cpu_per_refresh", run["machine_cpu_ms"], "ms"))
     windows = ("threads_loop_alone", "threads_others_alone", "threads_both", "threads_neither")
     return out + [figure(f"poll_{name}_{key}", run[key], "share") for key in windows if key in run]
 
@@ -508,18 +512,31 @@ async def main(args: argparse.Namespace) -> int:
         figures.extend(share_figures("sqlite_1_worker", sqlite))
         pg_url = args.database_url or DEFAULT_PG
         if await pg_available(pg_url):
-            results = {}
+            results, routines = {}, {}
             for workers in (1, 2):
                 async with pg_schema(pg_url) as schema:
                     await prepare(pg_url, schema, total)
                     results[workers] = run_workers(
                         pg_url, schema, urls, workers, total, CpuShare(sims), overlap=args.overlap
                     )
+                    # then the routine pass, as on SQLite: the steady state of a running service
+                    stored = await stored_events(pg_url, schema)
+                    due = await make_due_again(pg_url, schema)
+                    routines[workers] = run_workers(
+                        pg_url, schema, urls, workers, due, CpuShare(sims), overlap=args.overlap
+                    )
+                    if await stored_events(pg_url, schema) != stored:
+                        raise RuntimeError("the routine pass stored new events; it measures something else")
                 print(
                     f"postgresql {workers} worker(s): {results[workers]['rate']:,.0f}/s"
                     f" ({results[workers]['cpu_ms']:.2f} ms worker CPU a refresh)"
                 )
                 print_share(results[workers])
+                print(
+                    f"postgresql {workers} worker(s), {due:,} routine refreshes: {routines[workers]['rate']:,.0f}/s"
+                    f" ({routines[workers]['cpu_ms']:.2f} ms worker CPU a refresh)"
+                )
+                print_share(routines[workers])
             figures.append(
                 figure(
                     "poll_refreshes_per_s_pg_1_worker",
@@ -538,17 +555,6 @@ async def main(args: argparse.Namespace) -> int:
                     baseline_value=results[1]["rate"],
                 )
             )
-            if "busy_cores" in results[1]:
-                # two workers need twice what one worker's run kept busy (the worker, the
-                # server, the simulators); a machine with fewer cores than that caps the ratio
-                cores = os.cpu_count() or 1
-                bound = min(2.0, cores / results[1]["busy_cores"])
-                print(
-                    f"postgresql 2 workers: {results[2]['rate'] / results[1]['rate']:.2f}x one worker;"
-                    f" this machine allows at most {bound:.2f}x ({cores} cores, one worker's run kept"
-                    f" {results[1]['busy_cores']:.2f} busy)"
-                )
-                figures.append(figure("poll_pg_2_workers_ratio_machine_bound", bound, "x"))
             figures.append(figure("poll_peak_rss_pg_worker", max(r["rss_mib"] for r in results.values()), "MiB"))
             figures.append(figure("poll_worker_cpu_per_refresh_pg_1_worker", results[1]["cpu_ms"], "ms"))
             figures.extend(share_figures("pg_1_worker", results[1]))
