@@ -186,12 +186,6 @@ async def insert_rows(
     await _execute(conn, _insert_plan(conn.dialect, table, tuple(rows[0]), skip_conflicts_on), rows)
 
 
-def table_order(table: Table, names: Sequence[str]) -> tuple[str, ...]:
-    """`names` in the table's column order: the order `insert_tuples` takes values in."""
-    wanted = set(names)
-    return tuple(c.name for c in table.c if c.name in wanted)
-
-
 async def insert_tuples(
     conn: AsyncConnection,
     table: Table,
@@ -201,8 +195,8 @@ async def insert_tuples(
     skip_conflicts_on: Sequence[str] = (),
 ) -> None:
     """`insert_rows` for rows already written as sequences of values in `names` order, which
-    must be `table_order(table, names)` (the order the statement binds them in): the hot
-    path builds no dict per row."""
+    must be the table's column order (the order the statement binds them in; checked): the
+    hot path builds no dict per row."""
     if not rows:
         return
     plan = _insert_plan(conn.dialect, table, names, skip_conflicts_on)

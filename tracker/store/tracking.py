@@ -307,7 +307,7 @@ async def timelines(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict
 
 
 #: the values of a new event row, in the order `insert_events` takes them
-EVENT_COLUMNS = bulk.table_order(EVENTS, [c.name for c in EVENTS.c if c.name != "id"])
+EVENT_COLUMNS = tuple(c.name for c in EVENTS.c if c.name != "id")
 
 
 async def insert_events(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
