@@ -93,18 +93,24 @@ def _shipment(shipment_id: str, seller_id: str, now: datetime) -> dict[str, Any]
     }
 
 
+async def _seller_with_orders(sessions: Any, name: str, order_ids: list[str], now: datetime) -> str:
+    """A seller and its orders (shipments need both); returns the seller's id."""
+    async with sessions() as session:
+        seller_id = (await sellers.create_seller(session, name, now=now)).id
+        for order_id in order_ids:
+            session.add(
+                Order(id=order_id, seller_id=seller_id, order_number=order_id, customer_key="k", created_at=now)
+            )
+        await session.commit()
+    return str(seller_id)
+
+
 async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettings) -> None:
     engine = engine_for(database)
     sessions = create_sessionmaker(engine)
     now = INSTANTS[2]
     try:
-        async with sessions() as session:
-            seller_id = (await sellers.create_seller(session, "Bulk", now=now)).id
-            for order_id in ("ord_a", "ord_b", "ord_c"):
-                session.add(
-                    Order(id=order_id, seller_id=seller_id, order_number=order_id, customer_key="k", created_at=now)
-                )
-            await session.commit()
+        seller_id = await _seller_with_orders(sessions, "Bulk", ["ord_a", "ord_b", "ord_c"], now)
         async with engine.begin() as conn:
             # the same rows once through SQLAlchemy and once through bulk
             await conn.execute(insert(SHIPMENTS), [_shipment("a", seller_id, now)])
@@ -183,11 +189,7 @@ async def test_value_rows_store_what_dict_rows_store(database: DatabaseSettings)
     sessions = create_sessionmaker(engine)
     now = INSTANTS[2]
     try:
-        async with sessions() as session:
-            seller_id = (await sellers.create_seller(session, "Tuples", now=now)).id
-            session.add(Order(id="ord_a", seller_id=seller_id, order_number="ord_a", customer_key="k", created_at=now))
-            session.add(Order(id="ord_b", seller_id=seller_id, order_number="ord_b", customer_key="k", created_at=now))
-            await session.commit()
+        seller_id = await _seller_with_orders(sessions, "Tuples", ["ord_a", "ord_b"], now)
         async with engine.begin() as conn:
             await bulk.insert_rows(conn, SHIPMENTS, [_shipment("a", seller_id, now), _shipment("b", seller_id, now)])
             names = tracking.EVENT_COLUMNS
@@ -240,13 +242,7 @@ async def test_stored_timelines_read_like_orm_rows(database: DatabaseSettings, m
     ]
     bases, statuses, subs = list(TimeBasis), list(Status), list(SubStatus)
     try:
-        async with sessions() as session:
-            seller_id = (await sellers.create_seller(session, "Timelines", now=now)).id
-            for order_id in ("ord_t1", "ord_t2", "ord_t3"):
-                session.add(
-                    Order(id=order_id, seller_id=seller_id, order_number=order_id, customer_key="k", created_at=now)
-                )
-            await session.commit()
+        seller_id = await _seller_with_orders(sessions, "Timelines", ["ord_t1", "ord_t2", "ord_t3"], now)
         rows = []
         for n, at in enumerate(INSTANTS * 3):
             rows.append(
