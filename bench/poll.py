@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -48,7 +47,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write  # noqa: E402
+from bench._common import DEFAULT_PG, figure, peak_rss_mib, pg_available, pg_schema, write  # noqa: E402
 
 CARRIERS = ("fedex", "17track", "yanwen")
 PREFIX = {"fedex": "FX", "17track": "LP", "yanwen": "YW"}
@@ -267,7 +266,7 @@ async def worker_main(args: argparse.Namespace) -> None:
             end, cpu, loop_cpu = time.time(), time.process_time() - cpu_start, time.thread_time() - loop_start
             loop_waited = _run_queue_seconds() - waited_start
     await engine.dispose()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mib()
     report: dict[str, Any] = {
         "start": start,
         "end": end,
