@@ -474,6 +474,20 @@ def print_share(run: dict[str, float]) -> None:
         )
 
 
+def print_scaling(label: str, one: dict[str, float], two: dict[str, float]) -> None:
+    """Two workers' rate over one's, as its two factors: the machine cores they kept busy,
+    and how much machine CPU each refresh took (rate = busy cores / CPU a refresh)."""
+    if "busy_cores" not in one or "busy_cores" not in two:
+        return
+    cores = two["busy_cores"] / one["busy_cores"]
+    cheaper = one["machine_cpu_ms"] / two["machine_cpu_ms"]
+    print(
+        f"postgresql, {label}: two workers {two['rate'] / one['rate']:.2f}x one = {cores:.2f}x the busy cores"
+        f" ({one['busy_cores']:.2f} -> {two['busy_cores']:.2f} of {os.cpu_count()})"
+        f" x {cheaper:.2f}x for the CPU a refresh ({one['machine_cpu_ms']:.2f} -> {two['machine_cpu_ms']:.2f} ms)"
+    )
+
+
 def share_figures(name: str, run: dict[str, float]) -> list[dict[str, Any]]:
     keys = (
         "busy_cores",
@@ -566,6 +580,8 @@ async def main(args: argparse.Namespace) -> int:
                     f" ({routines[workers]['cpu_ms']:.2f} ms worker CPU a refresh)"
                 )
                 print_share(routines[workers])
+            for label, runs in (("first polls", results), ("routine", routines)):
+                print_scaling(label, runs[1], runs[2])
             figures.append(
                 figure(
                     "poll_refreshes_per_s_pg_1_worker",
