@@ -21,11 +21,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
 from carriers.base import CarrierEvent
 from carriers.status import TERMINAL, Status, SubStatus
+from tracker.models.types import utc_text
 
 #: Position of a status in a typical journey, used only to order scans sharing an instant.
 #: Terminal statuses rank above all others: `derive_status` relies on it.
@@ -71,11 +72,9 @@ _json_string = json.encoder.encode_basestring
 
 
 def utc_instant(event: CarrierEvent) -> str:
-    """The event's instant as an ISO 8601 UTC string with microseconds (fixed width)."""
-    at = event.occurred_at
-    if at.tzinfo is not UTC:
-        at = at.astimezone(UTC)
-    return at.isoformat(timespec="microseconds")
+    """The event's instant as an ISO 8601 UTC string with microseconds (fixed width), as
+    `isoformat(timespec="microseconds")` writes it."""
+    return utc_text(event.occurred_at) + "+00:00"
 
 
 def fingerprint(event: CarrierEvent) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.models.types import UTCDateTime
+from tracker.models.types import UTCDateTime, utc_text
 
 Converter = Callable[[Any], Any]
 
@@ -52,14 +52,7 @@ _plans: dict[tuple[Any, ...], _Plan] = {}
 @lru_cache(maxsize=4096)
 def _utc_sqlite(value: datetime | None) -> str | None:
     # sqlite's DATETIME stores "YYYY-MM-DD HH:MM:SS.ffffff" of naive UTC (UTCDateTime)
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused; use an aware UTC datetime")
-        value = value.astimezone(UTC)
-    # the first 26 characters leave out "+00:00"; cheaper than replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")[:26]
+    return None if value is None else utc_text(value, " ")
 
 
 def _utc_postgres(value: datetime | None) -> datetime | None:
