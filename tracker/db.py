@@ -41,18 +41,7 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-#: SQLite page cache per connection when not configured (`[database] sqlite_cache_mb`)
-SQLITE_CACHE_MB = 64
-
-
-def create_engine(
-    url: str,
-    *,
-    echo: bool = False,
-    pool_size: int = 10,
-    schema: str = "",
-    sqlite_cache_mb: int = SQLITE_CACHE_MB,
-) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 10, schema: str = "") -> AsyncEngine:
     full = async_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if full.startswith("postgresql"):
@@ -63,11 +52,11 @@ def create_engine(
         kwargs.update(connect_args={"timeout": 30})
     engine = create_async_engine(full, **kwargs)
     if engine.dialect.name == "sqlite":
-        _sqlite_setup(engine, cache_mb=sqlite_cache_mb)
+        _sqlite_setup(engine)
     return engine
 
 
-def _sqlite_setup(engine: AsyncEngine, *, cache_mb: int) -> None:
+def _sqlite_setup(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # We issue BEGIN ourselves (below), so pysqlite's own transaction handling is off.
@@ -77,10 +66,6 @@ def _sqlite_setup(engine: AsyncEngine, *, cache_mb: int) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        # With SQLite's 2 MiB default, the indexes a poll writes into stop fitting in the
-        # cache once the database holds some 100,000 shipments, and their pages are read back
-        # through the OS again and again. The cache fills only as pages are used.
-        cur.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -92,13 +77,7 @@ def _sqlite_setup(engine: AsyncEngine, *, cache_mb: int) -> None:
 
 
 def engine_for(settings: DatabaseSettings) -> AsyncEngine:
-    return create_engine(
-        settings.url,
-        echo=settings.echo,
-        pool_size=settings.pool_size,
-        schema=settings.schema_name,
-        sqlite_cache_mb=settings.sqlite_cache_mb,
-    )
+    return create_engine(settings.url, echo=settings.echo, pool_size=settings.pool_size, schema=settings.schema_name)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:

@@ -45,8 +45,6 @@ class DatabaseSettings(_Section):
     schema_name: str = Field(default="", pattern=r"^[a-z_][a-z0-9_]*$|^$")
     echo: bool = False
     pool_size: int = Field(default=10, ge=1)
-    #: SQLite page cache per connection, in MiB (SQLite's own default is 2)
-    sqlite_cache_mb: int = Field(default=64, ge=1, le=4096)
 
 
 class RetentionSettings(_Section):
