@@ -55,7 +55,8 @@ BATCH = {"fedex": 30, "17track": 40, "yanwen": 40}
 #: The simulators stand in for carriers' servers, which run on other machines. At the
 #: worker's own priority, on 2 cores, they took the CPU from a SQLite worker's event loop
 #: for about 8% of its run (its schedstat wait: 1.3 s of 16 s at 30,000 shipments); ten
-#: nice steps below, half that, and the worker refreshed 6 to 8% faster.
+#: nice steps below, half that, and the worker refreshed 2 to 8% faster (alternating runs
+#: at 10,000 and 30,000 shipments).
 SIMULATOR_NICE = 10
 
 

@@ -85,17 +85,6 @@ def _compile(statement: Any, dialect: Dialect, table: Table, names: Sequence[str
     )
 
 
-def _tuples(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    names, converters = plan.names, plan.converters
-    out = []
-    for row in rows:
-        values = [row[n] for n in names]
-        for i, convert in converters:
-            values[i] = convert(values[i])
-        out.append(tuple(values))
-    return out
-
-
 def _unnest_sql(
     table: Table, names: Sequence[str], dialect: Dialect, *, key: str | None, conflict: Sequence[str]
 ) -> str:
@@ -121,6 +110,7 @@ def _unnest_sql(
 
 
 def _converted(plan: _Plan, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Rows of values in the plan's order, each value as the driver takes it."""
     converters = plan.converters
     if not converters:
         return [tuple(row) for row in rows]
@@ -134,7 +124,8 @@ def _converted(plan: _Plan, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ..
 
 
 async def _execute(conn: AsyncConnection, plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> None:
-    await _run(conn, plan, _tuples(plan, rows))
+    names = plan.names
+    await _run(conn, plan, _converted(plan, [[row[n] for n in names] for row in rows]))
 
 
 async def _run(conn: AsyncConnection, plan: _Plan, values: list[tuple[Any, ...]]) -> None:
