@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from carriers.base import CarrierEvent
+from carriers.base import CarrierEvent, Location
 from carriers.status import TERMINAL, Status, SubStatus
 from tracker.models.types import utc_text
 
@@ -84,18 +84,29 @@ def fingerprint(event: CarrierEvent) -> str:
     location label and description passed through `normalize_text`. Stored in the
     database, so the canonical form must never change.
     """
-    location = event.location.label() if event.location is not None else ""
-    # == json.dumps([...], ensure_ascii=False, separators=(",", ":")), without building
-    # an encoder per call
-    parts = (
-        _json_string(event.provider),
-        _json_string(event.raw_code),
-        _json_string(utc_instant(event)),
-        _json_string(normalize_text(location)),
-        _json_string(normalize_text(event.description)),
+    # == json.dumps([...], ensure_ascii=False, separators=(",", ":")): the instant needs no
+    # escaping, and the parts around it repeat from scan to scan, so they are cached
+    canonical = (
+        _canonical_head(event.provider, event.raw_code)
+        + utc_text(event.occurred_at)
+        + _canonical_tail(event.location, event.description)
     )
-    canonical = "[" + ",".join(parts) + "]"
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+#: (provider, code) and (place, description) pairs a worker keeps written out
+CANONICAL_CACHE_SIZE = 16384
+
+
+@lru_cache(maxsize=CANONICAL_CACHE_SIZE)
+def _canonical_head(provider: str, raw_code: str) -> str:
+    return "[" + _json_string(provider) + "," + _json_string(raw_code) + ',"'
+
+
+@lru_cache(maxsize=CANONICAL_CACHE_SIZE)
+def _canonical_tail(location: Location | None, description: str) -> str:
+    label = location.label() if location is not None else ""
+    return '+00:00",' + _json_string(normalize_text(label)) + "," + _json_string(normalize_text(description)) + "]"
 
 
 def sort_key(event: CarrierEvent) -> tuple[datetime, int, str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect
@@ -79,9 +80,44 @@ def utc_text(value: datetime, sep: str = "T") -> str:
         value = value.astimezone(UTC)
     two = _TWO_DIGITS
     return (
-        f"{value.year:04d}-{two[value.month]}-{two[value.day]}{sep}"
-        f"{two[value.hour]}:{two[value.minute]}:{two[value.second]}.{value.microsecond:06d}"
+        f"{_year(value.year)}-{two[value.month]}-{two[value.day]}{sep}"
+        f"{two[value.hour]}:{two[value.minute]}:{two[value.second]}.{str(value.microsecond + 1_000_000)[1:]}"
     )
+
+
+def _year(year: int) -> str:
+    # a format spec ("04d") costs as much as the rest of the instant together
+    return str(year) if year > 999 else f"{year:04d}"
+
+
+def iso_text(value: datetime) -> str:
+    """`value.isoformat()` for an aware datetime, written without `isoformat` when the
+    zone is a fixed offset (UTC above all, as every stored instant is).
+
+    Webhook payloads carry several instants a shipment; `isoformat` costs about 11,600
+    machine instructions a call (see `utc_text`). `test_iso_text` holds the two equal.
+    """
+    zone = value.tzinfo
+    if zone is UTC:
+        offset = "+00:00"
+    elif type(zone) is timezone:
+        offset = _offset_text(zone)
+    else:
+        return value.isoformat()
+    two = _TWO_DIGITS
+    text = (
+        f"{_year(value.year)}-{two[value.month]}-{two[value.day]}T"
+        f"{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+    )
+    if value.microsecond:
+        text = f"{text}.{str(value.microsecond + 1_000_000)[1:]}"
+    return text + offset
+
+
+@lru_cache(maxsize=256)
+def _offset_text(zone: timezone) -> str:
+    # what isoformat writes after the seconds, taken from isoformat itself
+    return datetime(2000, 1, 1, tzinfo=zone).isoformat()[19:]
 
 
 _last = [0]

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tracker.models import Shipment, WebhookDelivery, WebhookEndpoint, WebhookMessage, new_id
+from tracker.models.types import iso_text
 
 EVENT_TYPES: tuple[str, ...] = (
     "shipment.created",
@@ -37,7 +38,7 @@ async def enabled_endpoints(session: AsyncSession, seller_id: str) -> list[Webho
 
 
 def _iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
+    return iso_text(dt).replace("+00:00", "Z")
 
 
 def subscribed(endpoints: Sequence[WebhookEndpoint], event_type: str) -> list[WebhookEndpoint]:

@@ -227,8 +227,9 @@ async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> N
 
 
 _TIME_BASES = {b.value: b for b in TimeBasis}
-_STATUSES = {s.value: s for s in Status}
-_SUB_STATUSES = {s.value: s for s in SubStatus}
+#: members by stored value: a dict lookup, where `Status(value)` runs Enum's Python-level lookup
+STATUSES = {s.value: s for s in Status}
+SUB_STATUSES = {s.value: s for s in SubStatus}
 # events of a route share a handful of places; a Location is immutable, so one is shared
 # instead of building a frozen dataclass per stored event
 _location = lru_cache(maxsize=4096)(Location)
@@ -295,8 +296,8 @@ async def timelines(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict
                 utc_from_stored(occurred_at),
                 _TIME_BASES[time_basis],
                 local_time,
-                _STATUSES[status],
-                _SUB_STATUSES[sub_status],
+                STATUSES[status],
+                SUB_STATUSES[sub_status],
                 raw_code,
                 description,
                 _location(city, region, country, postcode) if city or region or country or postcode else None,
