@@ -79,15 +79,12 @@ def utc_text(value: datetime, sep: str = "T") -> str:
             raise ValueError("naive datetime refused; use an aware UTC datetime")
         value = value.astimezone(UTC)
     two = _TWO_DIGITS
+    # a format spec ("04d", "06d") costs as much as the rest of the instant together
+    year = value.year
     return (
-        f"{_year(value.year)}-{two[value.month]}-{two[value.day]}{sep}"
+        f"{year if year > 999 else f'{year:04d}'}-{two[value.month]}-{two[value.day]}{sep}"
         f"{two[value.hour]}:{two[value.minute]}:{two[value.second]}.{str(value.microsecond + 1_000_000)[1:]}"
     )
-
-
-def _year(year: int) -> str:
-    # a format spec ("04d") costs as much as the rest of the instant together
-    return str(year) if year > 999 else f"{year:04d}"
 
 
 def iso_text(value: datetime) -> str:
@@ -105,8 +102,9 @@ def iso_text(value: datetime) -> str:
     else:
         return value.isoformat()
     two = _TWO_DIGITS
+    year = value.year
     text = (
-        f"{_year(value.year)}-{two[value.month]}-{two[value.day]}T"
+        f"{year if year > 999 else f'{year:04d}'}-{two[value.month]}-{two[value.day]}T"
         f"{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
     )
     if value.microsecond:
