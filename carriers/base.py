@@ -197,9 +197,12 @@ class CarrierSettings:
 # --- bodies ---------------------------------------------------------------------------
 
 
-#: every ASCII digit -> "0", every other byte -> " ": a run of 19 digits becomes _LONG_RUN
-_DIGIT_MASK = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+#: every ASCII digit -> "0", the quote stays, every other byte -> " "
+_DIGIT_MASK = bytes(0x30 if 0x30 <= b <= 0x39 else b if b == 0x22 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
+#: a run of 19 digits that does not open a string: a number token starts the body or
+#: follows a byte that is neither a quote nor a digit ("-", ",", ":", "[", a space)
+_LONG_NUMBER = b" " + _LONG_RUN
 #: orjson reads every integer in [-2**63, 2**64) exactly; beyond, it gives a float this large
 _EXACT_INT_LIMIT = 2.0**63
 
@@ -229,10 +232,13 @@ def load_json(body: bytes | bytearray | str) -> Any:
     orjson reads the common body several times faster, but it refuses a few documents the
     standard parser accepts (NaN, nesting deeper than 1024, UTF-16 bodies) and silently
     turns integers beyond 64 bits into floats, which would mangle a long numeric id. So a
-    body holding a run of 19 digits anywhere, or one orjson refuses, is read by `json.loads`.
+    body that may hold a number of 19 digits or more, or one orjson refuses, is read by
+    `json.loads`. A string that starts with such a run (a USPS or FedEx tracking number of
+    20 to 22 digits, in every answer about it) is not a number, and keeps the fast reader.
     """
     raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
-    if _LONG_RUN not in raw.translate(_DIGIT_MASK):
+    masked = raw.translate(_DIGIT_MASK)
+    if _LONG_NUMBER not in masked and not masked.startswith(_LONG_RUN):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

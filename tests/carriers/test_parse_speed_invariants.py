@@ -73,6 +73,38 @@ def test_load_json_reads_what_json_loads_reads(value: Any) -> None:
     assert load_json(body.decode()) == json.loads(body)
 
 
+#: digit runs as carriers send them in texts (USPS and FedEx numbers of 20 to 22 digits)
+#: beside integers beyond 64 bits
+DIGIT_TEXTS = st.recursive(
+    st.from_regex(r"\A[0-9]{17,24}\Z")
+    | st.from_regex(r"\A[A-Z -]{0,2}[0-9]{19,23}\Z")
+    | st.integers(-(10**25), 10**25),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.from_regex(r"\A[0-9]{0,22}\Z"), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@PROPS
+@given(DIGIT_TEXTS, st.sampled_from(["", " ", "\n"]))
+def test_load_json_reads_long_digit_runs_as_json_loads_does(value: Any, space: str) -> None:
+    body = (space + json.dumps(value)).encode()
+    assert load_json(body) == json.loads(body)
+
+
+def test_load_json_keeps_the_fast_reader_for_a_text_of_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("read by json.loads")
+
+    monkeypatch.setattr(json, "loads", refuse)
+    body = b'{"trackingNumber": "9400111899562537283591", "events": [{"code": "01"}]}'
+    assert load_json(body)["trackingNumber"] == "9400111899562537283591"
+    # a number that long cannot take the fast reader
+    with pytest.raises(AssertionError, match=r"json\.loads"):
+        load_json(b'{"trackingNumber": "9400111899562537283591", "id": 12345678901234567890123}')
+    with pytest.raises(AssertionError, match=r"json\.loads"):
+        load_json(b"12345678901234567890123")
+
+
 def test_load_json_accepts_what_only_the_standard_parser_accepts() -> None:
     doc = load_json(b'{"id": 123456789012345678901234567890, "weight": NaN}')
     assert doc["id"] == 123456789012345678901234567890
