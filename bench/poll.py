@@ -22,7 +22,10 @@ event-loop thread and its other threads (on SQLite, the connection's aiosqlite t
 take turns under Python's GIL, so together they stay under one core. Writes
 bench/out/poll.json.
 
-    .venv/bin/python bench/poll.py [--quick] [--overlap] [--database-url URL] [--simulator-nice N]
+With --phases, each run also prints where the workers' write transactions spent their time,
+step by step (`bench/poll_phases.py`).
+
+    .venv/bin/python bench/poll.py [--quick] [--overlap] [--phases] [--database-url URL] [--simulator-nice N]
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import DEFAULT_PG, figure, peak_rss_mib, pg_available, pg_schema, write  # noqa: E402
+from bench.poll_phases import Phases, print_phases  # noqa: E402
 
 CARRIERS = ("fedex", "17track", "yanwen")
 PREFIX = {"fedex": "FX", "17track": "LP", "yanwen": "YW"}
@@ -255,6 +259,9 @@ async def worker_main(args: argparse.Namespace) -> None:
             )
         poller = Poller(create_sessionmaker(engine), runtimes, clock=lambda: now, settings=settings.polling)
         settle_gc()  # as `tracker worker` does once started
+        phases = Phases() if args.phases else None
+        if phases is not None:
+            phases.install()
         overlap = ThreadOverlap() if args.overlap else contextlib.nullcontext()
         with overlap:
             start, cpu_start, loop_start = time.time(), time.process_time(), time.thread_time()
@@ -277,6 +284,8 @@ async def worker_main(args: argparse.Namespace) -> None:
         "loop_cpu": loop_cpu,
         "loop_waited": loop_waited,
     }
+    if phases is not None:
+        report["phases"] = phases.totals
     if isinstance(overlap, ThreadOverlap):
         report["overlap"] = overlap.shares()
         report["cpu"] -= overlap.own_cpu
@@ -407,8 +416,16 @@ async def stored_events(db_url: str, schema: str) -> int:
 
 
 def run_workers(
-    db_url: str, schema: str, urls: dict[str, str], workers: int, total: int, share: CpuShare, *, overlap: bool
-) -> dict[str, float]:
+    db_url: str,
+    schema: str,
+    urls: dict[str, str],
+    workers: int,
+    total: int,
+    share: CpuShare,
+    *,
+    overlap: bool,
+    phases: bool = False,
+) -> dict[str, Any]:
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -420,6 +437,7 @@ def run_workers(
         "--urls",
         json.dumps(urls),
         *(["--overlap"] if overlap else []),
+        *(["--phases"] if phases else []),
     ]
     with share:
         procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE) for _ in range(workers)]
@@ -447,6 +465,10 @@ def run_workers(
     if all("overlap" in r for r in reports):
         for key in ("loop_alone", "others_alone", "both", "neither"):
             shares[f"threads_{key}"] = sum(r["overlap"][key] for r in reports) / len(reports)
+    if all("phases" in r for r in reports):
+        shares["phases"] = {
+            name: [sum(r["phases"][name][i] for r in reports) for i in range(4)] for name in reports[0]["phases"]
+        }
     return {
         **shares,
         "rate": total / span,
@@ -457,7 +479,7 @@ def run_workers(
     }
 
 
-def print_share(run: dict[str, float]) -> None:
+def print_share(run: dict[str, Any]) -> None:
     if "busy_cores" in run:
         print(
             f"  machine busy {run['busy_cores']:.2f} of {os.cpu_count()} cores: workers {run['worker_cores']:.2f}"
@@ -473,6 +495,8 @@ def print_share(run: dict[str, float]) -> None:
             f" other threads alone {run['threads_others_alone']:.0%}, both {run['threads_both']:.1%},"
             f" neither {run['threads_neither']:.0%}"
         )
+    if "phases" in run:
+        print_phases(run["phases"], round(run["rate"] * run["seconds"]), run["seconds"])
 
 
 def print_scaling(label: str, one: dict[str, float], two: dict[str, float]) -> None:
@@ -517,12 +541,12 @@ async def main(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             db = f"sqlite:///{tmp}/bench.db"
             await prepare(db, "", total)
-            sqlite = run_workers(db, "", urls, 1, total, CpuShare(sims), overlap=args.overlap)
+            sqlite = run_workers(db, "", urls, 1, total, CpuShare(sims), overlap=args.overlap, phases=args.phases)
             # the same shipments again: the simulators serve the same scans, so this pass
             # is the common case of a running service, a refresh that finds nothing new
             stored = await stored_events(db, "")
             due = await make_due_again(db, "")
-            routine = run_workers(db, "", urls, 1, due, CpuShare(sims), overlap=args.overlap)
+            routine = run_workers(db, "", urls, 1, due, CpuShare(sims), overlap=args.overlap, phases=args.phases)
             if await stored_events(db, "") != stored:
                 raise RuntimeError("the routine pass stored new events; it measures something else")
         print(f"sqlite 1 worker: {sqlite['rate']:,.0f}/s ({sqlite['cpu_ms']:.2f} ms worker CPU a refresh)")
@@ -561,13 +585,13 @@ async def main(args: argparse.Namespace) -> int:
                 async with pg_schema(pg_url) as schema:
                     await prepare(pg_url, schema, total)
                     results[workers] = run_workers(
-                        pg_url, schema, urls, workers, total, CpuShare(sims), overlap=args.overlap
+                        pg_url, schema, urls, workers, total, CpuShare(sims), overlap=args.overlap, phases=args.phases
                     )
                     # then the routine pass, as on SQLite: the steady state of a running service
                     stored = await stored_events(pg_url, schema)
                     due = await make_due_again(pg_url, schema)
                     routines[workers] = run_workers(
-                        pg_url, schema, urls, workers, due, CpuShare(sims), overlap=args.overlap
+                        pg_url, schema, urls, workers, due, CpuShare(sims), overlap=args.overlap, phases=args.phases
                     )
                     if await stored_events(pg_url, schema) != stored:
                         raise RuntimeError("the routine pass stored new events; it measures something else")
@@ -628,6 +652,11 @@ if __name__ == "__main__":
         type=int,
         default=SIMULATOR_NICE,
         help=f"run the simulators this many nice steps below normal priority ({SIMULATOR_NICE}; 0: equal)",
+    )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="time the steps of the workers' write transactions (bench/poll_phases.py; perturbs a little)",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db-url", help=argparse.SUPPRESS)
