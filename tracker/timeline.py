@@ -71,16 +71,11 @@ def normalize_text(text: str) -> str:
 _json_string = json.encoder.encode_basestring
 
 
-def utc_instant(event: CarrierEvent) -> str:
-    """The event's instant as an ISO 8601 UTC string with microseconds (fixed width), as
-    `isoformat(timespec="microseconds")` writes it."""
-    return utc_text(event.occurred_at) + "+00:00"
-
-
 def fingerprint(event: CarrierEvent) -> str:
     """A stable sha256 hex identity of a scan, used to collapse duplicates.
 
-    Hashes the JSON array `[provider, raw_code, utc_instant, location, description]`, with
+    Hashes the JSON array `[provider, raw_code, instant, location, description]`: the
+    instant in UTC as `isoformat(timespec="microseconds")` writes it ("+00:00" included),
     location label and description passed through `normalize_text`. Stored in the
     database, so the canonical form must never change.
     """
