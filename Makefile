@@ -44,7 +44,7 @@ test: install-test
 
 lint: install-test
 	$(BIN)/ruff check tracker carriers tests bench
-	$(BIN)/ruff format --check tracker carriers
+	$(BIN)/ruff format --check tracker carriers bench
 
 typecheck: install-test
 	$(BIN)/mypy

@@ -18,8 +18,9 @@ DEFAULT_PG = os.environ.get("TRACKER_BENCH_PG_URL") or os.environ.get(
 )
 
 
-def figure(metric: str, value: float, unit: str, *, baseline: str | None = None,
-           baseline_value: float | None = None) -> dict[str, Any]:
+def figure(
+    metric: str, value: float, unit: str, *, baseline: str | None = None, baseline_value: float | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"metric": metric, "value": round(value, 3), "unit": unit}
     if baseline is not None and baseline_value:
         out.update(baseline=baseline, baseline_value=round(baseline_value, 3), ratio=round(value / baseline_value, 3))

@@ -48,8 +48,9 @@ def body(i: int, run: str) -> dict[str, Any]:
 
 
 async def through_api(db: DatabaseSettings, n: int) -> float:
-    settings = Settings.model_validate({"database": db.model_dump(), "email": {"enabled": False},
-                                        "logging": {"level": "WARNING"}})
+    settings = Settings.model_validate(
+        {"database": db.model_dump(), "email": {"enabled": False}, "logging": {"level": "WARNING"}}
+    )
     app = create_app(settings)
     server = TestServer(app)
     await server.start_server()
@@ -66,6 +67,7 @@ async def through_api(db: DatabaseSettings, n: int) -> float:
         url = str(server.make_url("/v1/shipments/batch"))
 
         async with aiohttp.ClientSession() as http:
+
             async def worker() -> None:
                 while not queue.empty():
                     batch = queue.get_nowait()
@@ -93,18 +95,42 @@ async def raw_insert(db: DatabaseSettings, n: int) -> float:
     started = time.perf_counter()
     async with engine.begin() as conn:
         for start in range(0, n, BATCH):
-            chunk = rows[start:start + BATCH]
-            orders = [{"id": new_id("ord"), "seller_id": seller.id, "order_number": r["order_number"],
-                       "customer_key": "x" * 64, "items": [], "created_at": now} for r in chunk]
+            chunk = rows[start : start + BATCH]
+            orders = [
+                {
+                    "id": new_id("ord"),
+                    "seller_id": seller.id,
+                    "order_number": r["order_number"],
+                    "customer_key": "x" * 64,
+                    "items": [],
+                    "created_at": now,
+                }
+                for r in chunk
+            ]
             await conn.execute(insert(Order), orders)
-            await conn.execute(insert(Shipment), [
-                {"id": new_id("shp"), "seller_id": seller.id, "order_id": o["id"], "order_number": r["order_number"],
-                 "tracking_number": r["tracking_number"], "carrier": r["carrier"], "carrier_candidates": [r["carrier"]],
-                 "public_token": new_id("tok"), "customer_name": r["customer"]["name"],
-                 "customer_email": r["customer"]["email"], "dest_country": r["destination"]["country"],
-                 "dest_postcode": "10001", "created_at": now, "updated_at": now, "next_poll_at": now}
-                for r, o in zip(chunk, orders, strict=True)
-            ])
+            await conn.execute(
+                insert(Shipment),
+                [
+                    {
+                        "id": new_id("shp"),
+                        "seller_id": seller.id,
+                        "order_id": o["id"],
+                        "order_number": r["order_number"],
+                        "tracking_number": r["tracking_number"],
+                        "carrier": r["carrier"],
+                        "carrier_candidates": [r["carrier"]],
+                        "public_token": new_id("tok"),
+                        "customer_name": r["customer"]["name"],
+                        "customer_email": r["customer"]["email"],
+                        "dest_country": r["destination"]["country"],
+                        "dest_postcode": "10001",
+                        "created_at": now,
+                        "updated_at": now,
+                        "next_poll_at": now,
+                    }
+                    for r, o in zip(chunk, orders, strict=True)
+                ],
+            )
     elapsed = time.perf_counter() - started
     await engine.dispose()
     return n / elapsed
@@ -121,9 +147,10 @@ async def run_backend(name: str, db: DatabaseSettings, n: int) -> list[dict[str,
     await prepare(db)
     raw = await raw_insert(db, n)
     api = await through_api(db, n)
-    return [figure(f"create_via_api_{name}", api, "shipments/s", baseline=f"raw_sql_insert_{name}",
-                   baseline_value=raw),
-            figure(f"raw_sql_insert_{name}", raw, "shipments/s")]
+    return [
+        figure(f"create_via_api_{name}", api, "shipments/s", baseline=f"raw_sql_insert_{name}", baseline_value=raw),
+        figure(f"raw_sql_insert_{name}", raw, "shipments/s"),
+    ]
 
 
 async def main_async(args: argparse.Namespace) -> int:

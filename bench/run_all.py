@@ -1,6 +1,6 @@
 """Run every benchmark script in bench/ and collect their figures into bench/results.md.
 
-    python bench/run_all.py [--quick] [--only NAME ...]
+python bench/run_all.py [--quick] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ def main() -> int:
         proc = subprocess.run(cmd, cwd=BENCH.parent, check=False)
         took = time.monotonic() - started
         result = OUT / f"{script.stem}.json"
-        lines += [f"## {script.stem}", "", f"`python bench/{script.name}{' --quick' if args.quick else ''}` "
-                  f"({took:.0f} s, exit {proc.returncode})", ""]
+        lines += [
+            f"## {script.stem}",
+            "",
+            f"`python bench/{script.name}{' --quick' if args.quick else ''}` ({took:.0f} s, exit {proc.returncode})",
+            "",
+        ]
         if proc.returncode != 0 or not result.exists():
             failed.append(script.stem)
             lines += ["Failed: see its output.", ""]
