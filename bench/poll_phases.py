@@ -16,6 +16,7 @@ of a run with --phases is not the benchmark's figure.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -58,8 +59,6 @@ class Phases:
         self.totals: dict[str, list[float]] = {name: [0, 0.0, 0.0, 0.0] for name in NAMES}
 
     def install(self) -> None:
-        import importlib
-
         for module_name, attribute, name in STEPS:
             owner: Any = importlib.import_module(module_name)
             *path, last = attribute.split(".")
@@ -77,15 +76,12 @@ class Phases:
 
         @asynccontextmanager
         async def timed(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            other, wall, loop = _other_threads_cpu(), time.perf_counter(), time.thread_time()
+            start = _reading(others=True)
             try:
                 async with factory(*args, **kwargs) as value:
                     yield value
             finally:
-                totals[0] += 1
-                totals[1] += time.perf_counter() - wall
-                totals[2] += time.thread_time() - loop
-                totals[3] += _other_threads_cpu() - other
+                _add(totals, start, others=True)
 
         return timed
 
@@ -94,18 +90,25 @@ class Phases:
 
         @wraps(step)
         async def timed(*args: Any, **kwargs: Any) -> Any:
-            other = _other_threads_cpu() if others else 0.0
-            wall, loop = time.perf_counter(), time.thread_time()
+            start = _reading(others=others)
             try:
                 return await step(*args, **kwargs)
             finally:
-                totals[0] += 1
-                totals[1] += time.perf_counter() - wall
-                totals[2] += time.thread_time() - loop
-                if others:
-                    totals[3] += _other_threads_cpu() - other
+                _add(totals, start, others=others)
 
         return timed
+
+
+def _reading(*, others: bool) -> tuple[float, float, float]:
+    """(wall, loop CPU, other threads' CPU) now; the last 0 unless `others`."""
+    return time.perf_counter(), time.thread_time(), _other_threads_cpu() if others else 0.0
+
+
+def _add(totals: list[float], start: tuple[float, float, float], *, others: bool) -> None:
+    end = _reading(others=others)
+    totals[0] += 1
+    for i in range(3):
+        totals[i + 1] += end[i] - start[i]
 
 
 def print_phases(phases: dict[str, list[float]], refreshes: int, seconds: float) -> None:

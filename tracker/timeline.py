@@ -100,6 +100,7 @@ def _canonical_head(provider: str, raw_code: str) -> str:
 
 @lru_cache(maxsize=CANONICAL_CACHE_SIZE)
 def _canonical_tail(location: Location | None, description: str) -> str:
+    # from the instant's offset and closing quote to the end: one concatenation fewer
     label = location.label() if location is not None else ""
     return '+00:00",' + _json_string(normalize_text(label)) + "," + _json_string(normalize_text(description)) + "]"
 
