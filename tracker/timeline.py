@@ -81,14 +81,17 @@ def fingerprint(event: CarrierEvent) -> str:
     """
     # == json.dumps([...], ensure_ascii=False, separators=(",", ":")): the instant needs no
     # escaping, and the parts around it repeat from scan to scan, so they are cached
+    place = event.location or _NOWHERE
     canonical = (
         _canonical_head(event.provider, event.raw_code)
         + utc_text(event.occurred_at)
-        + _canonical_tail(event.location, event.description)
+        # keyed on the label's parts: a `Location` hashes and compares in Python
+        + _canonical_tail(place.city, place.region, place.country, event.description)
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+_NOWHERE = Location()
 #: (provider, code) and (place, description) pairs a worker keeps written out
 CANONICAL_CACHE_SIZE = 16384
 
@@ -99,9 +102,9 @@ def _canonical_head(provider: str, raw_code: str) -> str:
 
 
 @lru_cache(maxsize=CANONICAL_CACHE_SIZE)
-def _canonical_tail(location: Location | None, description: str) -> str:
+def _canonical_tail(city: str | None, region: str | None, country: str | None, description: str) -> str:
     # from the instant's offset and closing quote to the end: one concatenation fewer
-    label = location.label() if location is not None else ""
+    label = Location(city, region, country).label()
     return '+00:00",' + _json_string(normalize_text(label)) + "," + _json_string(normalize_text(description)) + "]"
 
 
@@ -216,7 +219,7 @@ def derive_status(
 
     # Deduplicate first: copies sharing a fingerprint tie on sort_key, and input order
     # must not pick between them.
-    ordered = merge((), events).events
+    ordered = events if len(events) == 1 else merge((), events).events
     # The last event is the answer: an older scan sorts before the terminal event by
     # instant, and one with the same instant sorts before it because JOURNEY_ORDER ranks
     # every terminal status above every other.

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, update
@@ -112,20 +113,25 @@ def _unnest_sql(
 def _converted(plan: _Plan, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """Rows of values in the plan's order, each value as the driver takes it."""
     converters = plan.converters
-    if not converters:
+    if not converters or not rows:
         return [tuple(row) for row in rows]
-    out = []
-    for row in rows:
-        values = list(row)
-        for i, convert in converters:
-            values[i] = convert(values[i])
-        out.append(tuple(values))
-    return out
+    # column by column: `map` and `zip` run the loops in C
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, convert in converters:
+        columns[i] = list(map(convert, columns[i]))
+    return list(zip(*columns, strict=True))
 
 
 async def _execute(conn: AsyncConnection, plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> None:
-    names = plan.names
-    await _run(conn, plan, _converted(plan, [[row[n] for n in names] for row in rows]))
+    await _run(conn, plan, _converted(plan, list(map(_values_of(plan.names), rows))))
+
+
+def _values_of(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A row dict's values in `names` order, taken in C (`itemgetter`)."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda row: (row[name],)
+    return itemgetter(*names)
 
 
 async def _run(conn: AsyncConnection, plan: _Plan, values: list[tuple[Any, ...]]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -37,6 +38,8 @@ async def enabled_endpoints(session: AsyncSession, seller_id: str) -> list[Webho
     return list(await session.exec(query))
 
 
+# a batch's messages share one `now`
+@lru_cache(maxsize=64)
 def _iso(dt: datetime) -> str:
     return iso_text(dt).replace("+00:00", "Z")
 

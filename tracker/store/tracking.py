@@ -69,7 +69,8 @@ _DUE_COLUMNS = tuple(f.name for f in fields(Due))
 
 
 def _due(row: Any) -> Due:
-    due = Due(**row._mapping)
+    # the query selects `_DUE_COLUMNS`, which are the fields in order
+    due = Due(*row)
     due.carrier_candidates = list(due.carrier_candidates or [])
     return due
 
