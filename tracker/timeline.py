@@ -218,7 +218,7 @@ def derive_status(
         return carrier_status or previous or (Status.PENDING, SubStatus.OTHER)
 
     # Deduplicate first: copies sharing a fingerprint tie on sort_key, and input order
-    # must not pick between them.
+    # must not pick between them. A single event is its own timeline.
     ordered = events if len(events) == 1 else merge((), events).events
     # The last event is the answer: an older scan sorts before the terminal event by
     # instant, and one with the same instant sorts before it because JOURNEY_ORDER ranks

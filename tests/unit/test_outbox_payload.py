@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -34,3 +34,11 @@ def test_payload_is_the_document_json_dumps_writes(data: dict[Any, Any]) -> None
     text = payload("shipment.updated", data, NOW)
     assert json.loads(text) == json.loads(expected)
     assert "\\u" not in text  # non-ASCII text is written as UTF-8, not escaped
+
+
+def test_the_timestamp_keeps_the_zone_it_was_given_in() -> None:
+    # the same instant in UTC, then at +08:00: equal datetimes, written differently
+    first = json.loads(payload("shipment.updated", {}, NOW))["timestamp"]
+    shanghai = NOW.astimezone(timezone(timedelta(hours=8)))
+    second = json.loads(payload("shipment.updated", {}, shanghai))["timestamp"]
+    assert (first, second) == ("2026-01-05T08:30:00Z", "2026-01-05T16:30:00+08:00")

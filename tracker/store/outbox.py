@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -38,9 +38,14 @@ async def enabled_endpoints(session: AsyncSession, seller_id: str) -> list[Webho
     return list(await session.exec(query))
 
 
+def _iso(dt: datetime) -> str:
+    # equal instants in other zones are written with their own offset: only UTC is cached
+    return _utc_iso(dt) if dt.tzinfo is UTC else iso_text(dt).replace("+00:00", "Z")
+
+
 # a batch's messages share one `now`
 @lru_cache(maxsize=64)
-def _iso(dt: datetime) -> str:
+def _utc_iso(dt: datetime) -> str:
     return iso_text(dt).replace("+00:00", "Z")
 
 
