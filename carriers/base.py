@@ -53,6 +53,10 @@ class Location:
         return ", ".join(p for p in (self.city, self.region, self.country) if p)
 
 
+#: no place given: stands in for an event's missing location where fields are read
+NOWHERE = Location()
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class CarrierEvent:
     occurred_at: datetime  # aware, UTC

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from carriers.base import CarrierError, CarrierEvent, Location, RateLimited, TrackResult
+from carriers.base import NOWHERE, CarrierError, CarrierEvent, RateLimited, TrackResult
 from carriers.status import CUSTOMS, Status, SubStatus
 from tracker import keys
 from tracker.carrier_registry import CarrierRuntime, build_carriers
@@ -55,7 +55,6 @@ _CONFIRMABLE = frozenset({Status.DELIVERED, Status.RETURNED})
 #: a failed call is retried after full-jitter backoff between these bounds (seconds)
 ERROR_BACKOFF_BASE = 60.0
 ERROR_BACKOFF_CAP = 4 * 3600.0
-_NOWHERE = Location()
 
 
 def owner_id() -> str:
@@ -127,7 +126,7 @@ def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> tup
     Enum values are read as `_value_`: the `value` property runs two Python-level calls,
     several times the cost of the attribute, five times an event here and in `_event_view`.
     """
-    loc = e.location or _NOWHERE
+    loc = e.location or NOWHERE
     return (
         shipment_id,
         fp,
@@ -149,7 +148,7 @@ def _event_row(shipment_id: str, fp: str, e: CarrierEvent, now: datetime) -> tup
 
 
 def _event_view(e: CarrierEvent) -> dict[str, Any]:
-    loc = e.location or _NOWHERE
+    loc = e.location or NOWHERE
     return {
         "occurred_at": iso_text(e.occurred_at),
         "local_time": e.local_time,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from carriers.base import CarrierEvent, Location
+from carriers.base import NOWHERE, CarrierEvent, Location
 from carriers.status import TERMINAL, Status, SubStatus
 from tracker.models.types import utc_text
 
@@ -81,7 +81,7 @@ def fingerprint(event: CarrierEvent) -> str:
     """
     # == json.dumps([...], ensure_ascii=False, separators=(",", ":")): the instant needs no
     # escaping, and the parts around it repeat from scan to scan, so they are cached
-    place = event.location or _NOWHERE
+    place = event.location or NOWHERE
     canonical = (
         _canonical_head(event.provider, event.raw_code)
         + utc_text(event.occurred_at)
@@ -91,7 +91,6 @@ def fingerprint(event: CarrierEvent) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-_NOWHERE = Location()
 #: (provider, code) and (place, description) pairs a worker keeps written out
 CANONICAL_CACHE_SIZE = 16384
 
