@@ -206,3 +206,33 @@ async def test_postgresql_shipments_leave_room_for_updates_beside_the_row(db_set
             assert await conn.run_sync(_shipments_options) == expected
     finally:
         await migrated.dispose()
+
+
+def _event_indexes(conn: Any) -> set[str]:
+    return {i["name"] for i in inspect(conn).get_indexes("tracking_events")}
+
+
+async def test_events_time_index_dropped_and_restored(db_settings: DatabaseSettings) -> None:
+    """0005 drops the (shipment_id, occurred_at) index; the unique fingerprint index, which
+    timeline reads go through, stays; downgrading brings the dropped one back."""
+    engine = engine_for(db_settings)
+
+    def downgrade(conn: Any) -> None:
+        command.downgrade(alembic_config(connection=conn), "0004")
+
+    try:
+        await upgrade_engine(engine)
+        async with engine.connect() as conn:
+            upgraded = await conn.run_sync(_event_indexes)
+            await conn.run_sync(downgrade)
+            await conn.commit()
+        async with engine.connect() as conn:
+            downgraded = await conn.run_sync(_event_indexes)
+        await upgrade_engine(engine)
+        async with engine.connect() as conn:
+            again = await conn.run_sync(_event_indexes)
+    finally:
+        await engine.dispose()
+    assert "ix_events_shipment_time" not in upgraded
+    assert downgraded - upgraded == {"ix_events_shipment_time"}
+    assert again == upgraded

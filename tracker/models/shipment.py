@@ -145,8 +145,10 @@ class Shipment(SQLModel, table=True):
 class TrackingEvent(SQLModel, table=True):
     __tablename__ = "tracking_events"
     __table_args__ = (
+        # also the index every read of a shipment's timeline goes through: a timeline is a few
+        # dozen rows, sorted by time after the read, so a second index on (shipment_id,
+        # occurred_at) would only be one more B-tree every event insert updates (migration 0005)
         UniqueConstraint("shipment_id", "fingerprint", name="uq_events_shipment_fingerprint"),
-        Index("ix_events_shipment_time", "shipment_id", "occurred_at"),
         # customs dwell analytics reads only customs events; they are a small share of all events
         Index(
             "ix_events_customs",
