@@ -231,7 +231,7 @@ def _run_queue_seconds() -> float:
 
 async def worker_main(args: argparse.Namespace) -> None:
     from tracker.carrier_registry import build_carriers
-    from tracker.db import create_sessionmaker, engine_for
+    from tracker.db import background_checkpoints, create_sessionmaker, engine_for
     from tracker.polling import Poller
     from tracker.runtime import settle_gc
     from tracker.settings import Settings
@@ -247,7 +247,8 @@ async def worker_main(args: argparse.Namespace) -> None:
     engine = engine_for(settings.database)
     now = datetime.now(UTC)
     claimed = 0
-    async with aiohttp.ClientSession() as http:
+    # as the app does in a process that runs jobs (`tracker.app`)
+    async with background_checkpoints(engine), aiohttp.ClientSession() as http:
         runtimes = {}
         for code in CARRIERS:
             runtimes.update(

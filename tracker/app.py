@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from tracker import alerts, keys, notify, polling
 from tracker.clock import Clock, utc_now
-from tracker.db import create_sessionmaker, engine_for
+from tracker.db import background_checkpoints, create_sessionmaker, engine_for
 from tracker.logs import request_log_middleware
 from tracker.metrics import Metrics, metrics_middleware
 from tracker.scheduler import Job, add_job, scheduler_ctx
@@ -31,12 +32,16 @@ from tracker.web.problems import problem_middleware
 from tracker.webhooks import dispatcher
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     engine = engine_for(settings.database)
     app[keys.ENGINE] = engine
     app[keys.SESSIONMAKER] = create_sessionmaker(engine)
-    yield
+    async with AsyncExitStack() as stack:
+        if app[keys.SERVICES].get("run_jobs"):
+            # the poller writes without pause: its commits should not also copy the log back
+            await stack.enter_async_context(background_checkpoints(engine))
+        yield
     await engine.dispose()
 
 
@@ -87,7 +92,7 @@ def create_app(
     app[keys.CLOCK] = clock
     app[keys.METRICS] = metrics
     app[keys.SERVICES] = {"run_jobs": run_jobs, **(services or {})}
-    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(_http)
     ops.add_routes(app)
     shipments_api.add_routes(app)
