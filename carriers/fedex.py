@@ -24,7 +24,7 @@ from carriers.base import (
     TokenCache,
     TrackResult,
     cached_by_values,
-    load_json,
+    load_json_fast,
     utc_now,
     with_token_refresh,
 )
@@ -236,15 +236,21 @@ def _result(number: str, item: dict[str, Any]) -> TrackResult:
 
 
 def _load(body: bytes) -> Any:
+    # without `load_json`'s scan for long digit runs: the parser reads no number at all
+    # (`_text` takes only strings), so an integer orjson cannot hold changes nothing
     try:
-        return load_json(body)
+        return load_json_fast(body)
     except (ValueError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
 
 
 def parse_response(body: bytes) -> list[TrackResult]:
     """A Track API body -> one result per (number, shipment). Raises only `BadResponse`."""
-    doc = _load(body)
+    return parse_document(_load(body), body)
+
+
+def parse_document(doc: Any, body: bytes = b"") -> list[TrackResult]:
+    """`parse_response` of a body already read (`body` goes into a `BadResponse`)."""
     if not isinstance(doc, dict):
         raise BadResponse(f"{CODE}: body is not an object", carrier=CODE, body=body)
     complete = _obj(doc.get("output")).get("completeTrackResults")

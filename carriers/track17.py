@@ -360,7 +360,11 @@ def _rejected(item: Any) -> tuple[str, int | None, TrackResult]:
 
 def read_envelope(body: bytes) -> tuple[int, dict[str, Any]]:
     """The request-level `code` and `data` of a 17TRACK reply."""
-    doc = _load(body)
+    return envelope_of(_load(body), body)
+
+
+def envelope_of(doc: Any, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    """`read_envelope` of a reply already read (`body` goes into a `BadResponse`)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("code"), int):
         raise BadResponse(f"{CODE}: no envelope code", carrier=CODE, body=body)
     return doc["code"], _obj(doc.get("data"))
@@ -368,7 +372,12 @@ def read_envelope(body: bytes) -> tuple[int, dict[str, Any]]:
 
 def parse_split(body: bytes) -> tuple[list[TrackResult], dict[str, int]]:
     """A `gettrackinfo` body -> (results, rejection code per number)."""
-    code, data = read_envelope(body)
+    return split_reply(_load(body), body)
+
+
+def split_reply(doc: Any, body: bytes = b"") -> tuple[list[TrackResult], dict[str, int]]:
+    """`parse_split` of a reply already read (`body` goes into a `BadResponse`)."""
+    code, data = envelope_of(doc, body)
     if code != 0:
         raise BadResponse(f"{CODE}: request refused with code {code}", carrier=CODE, body=body)
     accepted, rejected = data.get("accepted"), data.get("rejected", [])
@@ -445,26 +454,29 @@ class Track17Adapter(CarrierAdapter):
     def verify_push_signature(self, body: bytes, signature_header: str) -> bool:
         return verify_push_signature(body, signature_header, self.settings.webhook_secret or self.settings.api_key)
 
-    async def _post(self, call: str, numbers: Sequence[str]) -> bytes:
+    async def _post(self, call: str, numbers: Sequence[str]) -> tuple[Any, bytes]:
+        """The reply to a call, read once (`split_reply` and `_register` take it as read), and
+        its body."""
         resp = await self.request(
             "POST",
             f"{API_PATH}/{call}",
             headers={"17token": self.settings.api_key, "Content-Type": "application/json"},
             json=[{"number": n} for n in numbers],
         )
-        code, _ = read_envelope(resp.body)
+        doc = _load(resp.body)
+        code, _ = envelope_of(doc, resp.body)
         if code in AUTH_CODES:
             raise AuthError(f"{CODE}: key refused ({code})", carrier=CODE)
         if code != 0:
             raise BadResponse(f"{CODE}: {call} refused with code {code}", carrier=CODE, body=resp.body)
-        return resp.body
+        return doc, resp.body
 
     async def _register(self, numbers: Sequence[str]) -> dict[str, TrackResult]:
         """Register `numbers`; returns a result for each one 17TRACK would not take."""
         failures: dict[str, TrackResult] = {}
         if not numbers:
             return failures
-        _, data = read_envelope(await self._post("register", numbers))
+        _, data = envelope_of(*await self._post("register", numbers))
         for item in _arr(data.get("accepted")):
             number = _text(_obj(item).get("number"))
             if number:
@@ -485,7 +497,7 @@ class Track17Adapter(CarrierAdapter):
         ready = [n for n in wanted if n not in failures]
         by_number: dict[str, list[TrackResult]] = {}
         if ready:
-            results, codes = parse_split(await self._post("gettrackinfo", ready))
+            results, codes = split_reply(*await self._post("gettrackinfo", ready))
             retry = [n for n, c in codes.items() if c == NOT_REGISTERED and n in ready]
             if retry:
                 self.registered.difference_update(retry)
@@ -493,7 +505,7 @@ class Track17Adapter(CarrierAdapter):
                 again = [n for n in retry if n not in failures]
                 results = [r for r in results if r.tracking_number not in retry]
                 if again:
-                    results.extend(parse_split(await self._post("gettrackinfo", again))[0])
+                    results.extend(split_reply(*await self._post("gettrackinfo", again))[0])
             for result in results:
                 by_number.setdefault(result.tracking_number, []).append(result)
         out: list[TrackResult] = []

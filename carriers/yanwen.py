@@ -7,7 +7,7 @@ as "+8" (hours), so the instant is exact (`offset_given`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -15,11 +15,14 @@ from carriers.base import (
     BadResponse,
     CarrierAdapter,
     CarrierEvent,
+    InexactNumber,
     Location,
     RateLimit,
     TimeBasis,
     TrackResult,
-    load_json,
+    load_json_exact,
+    load_json_fast,
+    number_text,
 )
 from carriers.status import Status, SubStatus, unknown_code
 from carriers.timezones import from_offset, parse_offset, resolve_local, shown_time, split_iso
@@ -58,7 +61,7 @@ def _text(value: Any) -> str:
     if type(value) is str:  # nearly every value: skip the checks below
         return value.strip()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        return number_text(value)
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -130,6 +133,8 @@ def _result(raw: Any) -> TrackResult:
         if not isinstance(checkpoints, list):
             raise TypeError("checkpoints is not a list")
         events = sorted((_checkpoint(c) for c in checkpoints), key=lambda e: e.occurred_at)
+    except InexactNumber:
+        raise  # not a broken parcel: `parse_response` reads the whole body again, exactly
     except Exception as err:  # one unreadable parcel must not sink the batch
         return TrackResult(number, found=False, provider=CODE, error=f"malformed item: {err}")
     if code:
@@ -150,11 +155,27 @@ def _result(raw: Any) -> TrackResult:
 
 
 def parse_response(body: bytes) -> list[TrackResult]:
-    """A tracking body -> one result per number. Raises only `BadResponse`."""
+    """A tracking body -> one result per number. Raises only `BadResponse`.
+
+    Read first without `load_json`'s scan for long digit runs (`load_json_fast`): a number
+    the parser turns into text is checked there (`number_text`), and only a body holding a
+    number orjson may have cut short is read again, exactly.
+    """
     try:
-        doc = load_json(body)
+        return parse_document(_read(body, load_json_fast), body)
+    except InexactNumber:
+        return parse_document(_read(body, load_json_exact), body)
+
+
+def _read(body: bytes, load: Callable[[bytes], Any]) -> Any:
+    try:
+        return load(body)
     except (ValueError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
+
+
+def parse_document(doc: Any, body: bytes = b"") -> list[TrackResult]:
+    """`parse_response` of a body already read (`body` goes into a `BadResponse`)."""
     if not isinstance(doc, dict):
         raise BadResponse(f"{CODE}: body is not an object", carrier=CODE, body=body)
     if doc.get("code") not in (0, "0"):

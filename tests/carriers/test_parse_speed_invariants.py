@@ -1,7 +1,7 @@
 """The shortcuts taken for parsing speed give exactly what the plain forms give.
 
-`load_json` and `load_json_fast` against `json.loads`, DHL's fast reading against its exact
-one, `shown_time` against `wall_clock`, `localize` against reading the wall clock with
+`load_json` and `load_json_fast` against `json.loads`, DHL's, FedEx's and Yanwen's fast
+readings against exact ones, `shown_time` against `wall_clock`, `localize` against reading the wall clock with
 `replace(tzinfo=zone, fold=0)`, `resolve_in` against `resolve_local`, the DHL place and
 wording caches against reading each address and text afresh, and `CarrierEvent`'s own
 constructor against the fields it declares.
@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carriers import fedex, yanwen
 from carriers.base import (
     BadResponse,
     CarrierEvent,
@@ -392,3 +393,77 @@ def test_a_remembered_place_is_the_place_read_afresh() -> None:
     assert first == second
     assert first is not None and (first.city, first.country, first.postcode) == ("Leipzig", "DE", "04435")
     assert _location({"address": {"addressLocality": ["Leipzig"]}}) is None
+
+
+def _mutated(doc: Any, data: st.DataObject) -> bytes:
+    """`doc` with one to four of its leaves replaced by numbers, orjson's limits included."""
+    leaves = _leaves(doc)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        *parents, last = data.draw(st.sampled_from(leaves))
+        target = doc
+        for step in parents:
+            target = target[step]
+        target[last] = data.draw(NUMBERS)
+    return json.dumps(doc).encode()
+
+
+def _outcome(parse: Callable[[bytes], Any], body: bytes) -> tuple[str, Any]:
+    try:
+        return "parsed", parse(body)
+    except BadResponse as err:
+        return "refused", str(err)
+
+
+def _same_reading(fast: Callable[[bytes], Any], exact: Callable[[bytes], Any], body: bytes) -> None:
+    """The fast path gives what the exact reading gives, or the same BadResponse."""
+    assert _outcome(fast, body) == _outcome(exact, body)
+
+
+@PROPS
+@given(st.data())
+def test_fedex_fast_reading_gives_what_json_loads_gives(data: st.DataObject) -> None:
+    doc = json.loads((SAMPLES / "fedex" / "track_delivered_mixed_offsets.json").read_bytes())
+    doc["output"]["completeTrackResults"].append(json.loads(json.dumps(doc["output"]["completeTrackResults"][0])))
+    body = _mutated(doc, data)
+    _same_reading(fedex.parse_response, lambda b: fedex.parse_document(json.loads(b), b), body)
+
+
+def _yanwen_doc() -> Any:
+    doc = json.loads((SAMPLES / "yanwen" / "tracking_response_example.json").read_bytes())
+    doc["result"].append(json.loads(json.dumps(doc["result"][0])))
+    return doc
+
+
+@PROPS
+@given(st.data())
+def test_yanwen_fast_reading_gives_what_the_exact_one_gives(data: st.DataObject) -> None:
+    body = _mutated(_yanwen_doc(), data)
+    _same_reading(yanwen.parse_response, lambda b: yanwen.parse_document(load_json_exact(b), b), body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("tracking_number", 123456789012345678901234567890, "123456789012345678901234567890"),
+        ("tracking_number", 18446744073709551616, "18446744073709551616"),
+        ("tracking_number", -9223372036854775809, "-9223372036854775809"),
+        ("tracking_number", 1e19, "1e+19"),
+        ("tracking_number", 12345, "12345"),
+    ],
+)
+def test_yanwen_numbers_read_as_text_keep_every_digit(field: str, value: Any, expected: str) -> None:
+    doc = _yanwen_doc()
+    doc["result"][0][field] = value
+    body = json.dumps(doc).encode()
+    first = yanwen.parse_response(body)[0]
+    assert first.tracking_number == expected
+    assert first.found
+
+
+def test_yanwen_long_number_in_a_checkpoint_is_read_not_a_broken_parcel() -> None:
+    doc = _yanwen_doc()
+    doc["result"][0]["checkpoints"][0]["message"] = 98765432109876543210
+    [first, second] = yanwen.parse_response(json.dumps(doc).encode())
+    assert first.error is None
+    assert first.events[0].description == "98765432109876543210"
+    assert second.events[0].description == "Yanwen Acceptance"

@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from carriers.base import AuthError, BadResponse, CarrierUnavailable, RateLimited, TimeBasis
+from carriers import track17
+from carriers.base import AuthError, BadResponse, CarrierUnavailable, RateLimited, TimeBasis, load_json
 from carriers.simulator.journeys import journey_for
 from carriers.status import Status, SubStatus
 from carriers.track17 import (
@@ -322,6 +323,24 @@ async def test_registers_once_then_only_reads(aiohttp_server: Server) -> None:
         await adapter.track(["SBXDELIVERED17T01"])
         assert h.state.requests["17track"] == 3
         assert h.state.lookups[("17track", "SBXDELIVERED17T01")] == 2
+
+
+async def test_each_reply_is_read_once(aiohttp_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The envelope check and the results come from one reading of the body."""
+    readings: list[bytes] = []
+
+    def counted(body: bytes) -> Any:
+        readings.append(body)
+        return load_json(body)
+
+    monkeypatch.setattr(track17, "load_json", counted)
+    async with harness(aiohttp_server, ["17track"], clock=LATER) as h:
+        adapter = Track17Adapter(session=h.session, settings=h.settings("17track"), clock=h.clock)
+        [result] = await adapter.track(["SBXDELIVERED17T01"])
+        assert result.found
+        assert h.state.requests["17track"] == 2  # register + gettrackinfo
+        assert len(readings) == 2
+        assert len(set(readings)) == 2
 
 
 async def test_not_registered_reply_registers_and_retries(aiohttp_server: Server) -> None:
