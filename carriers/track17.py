@@ -11,22 +11,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from carriers.base import (
     AuthError,
     BadResponse,
     CarrierAdapter,
     CarrierEvent,
+    InexactNumber,
     Location,
     RateLimit,
     TimeBasis,
     TrackResult,
     cached_by_values,
-    load_json,
+    load_json_exact,
+    load_json_fast,
+    number_text,
 )
 from carriers.status import Status, SubStatus, unknown_code
 from carriers.timezones import resolve_local, shown_time, split_iso, wall_clock, zone_for
@@ -133,11 +136,53 @@ def _country(value: Any) -> str | None:
     return text if len(text) == 2 and text.isalpha() else None
 
 
-def _load(body: bytes) -> Any:
+T = TypeVar("T")
+
+
+def _decode(body: bytes, load: Callable[[bytes], Any]) -> Any:
     try:
-        return load_json(body)
+        return load(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise BadResponse(f"{CODE}: body is not JSON", carrier=CODE, body=body) from err
+
+
+def _load(body: bytes) -> Any:
+    """A reply read by `load_json_fast`, without `load_json`'s scan for long digit runs: the
+    few numbers the parser reads (numbers, codes, provider keys) go through `_whole`, and a
+    parse that meets one orjson may have cut short starts over from `_exactly`."""
+    return _decode(body, load_json_fast)
+
+
+def _exactly(body: bytes) -> Any:
+    return _decode(body, load_json_exact)
+
+
+def _parsed(doc: Any, body: bytes, parse: Callable[[Any, bytes], T]) -> T:
+    """`parse(doc, body)`, over the body read again exactly if the first reading may have
+    cut a number short (`InexactNumber`)."""
+    try:
+        return parse(doc, body)
+    except InexactNumber:
+        return parse(_exactly(body), body)
+
+
+def _whole(value: Any) -> int | None:
+    """An integer as the body holds it (a boolean counts, as `isinstance` has it); None for
+    anything else. Raises `InexactNumber` for a float from `load_json_fast` large enough to
+    be an integer orjson could not hold."""
+    if isinstance(value, int):
+        return value
+    if type(value) is float:
+        number_text(value)
+    return None
+
+
+def _id_text(value: Any) -> str:
+    """A tracking number given as text or as an integer."""
+    if isinstance(value, str):
+        return value.strip()
+    whole = _whole(value)
+    return "" if whole is None else str(whole).strip()
 
 
 # --- status and time --------------------------------------------------------------------
@@ -257,7 +302,7 @@ def _provider_events(provider_block: dict[str, Any], destination: str | None) ->
     provider = _obj(provider_block.get("provider"))
     name = _text(provider.get("name"))
     key = provider.get("key")
-    label = name or (str(key) if isinstance(key, int | str) and str(key) else "")
+    label = name or (key if isinstance(key, str) else "" if (whole := _whole(key)) is None else str(whole))
     fallback_zone = zone_for(_country(provider.get("country"))) or zone_for(destination)
     events: list[CarrierEvent] = []
     # 17TRACK lists each provider's events newest first
@@ -290,8 +335,7 @@ def _provider_events(provider_block: dict[str, Any], destination: str | None) ->
 def parse_item(item: Any) -> TrackResult:
     """One `accepted[]` entry (or one webhook `data`) -> a result; a broken entry -> `error`."""
     entry = _obj(item)
-    raw_number = entry.get("number")
-    number = str(raw_number).strip() if isinstance(raw_number, str | int) else ""
+    number = _id_text(entry.get("number"))
     if not number:
         return TrackResult(tracking_number="", found=False, provider=CODE, error="entry without a number")
     info = entry.get("track_info")
@@ -340,10 +384,9 @@ def _parse_track_info(number: str, info: dict[str, Any]) -> TrackResult:
 
 def _rejected(item: Any) -> tuple[str, int | None, TrackResult]:
     entry = _obj(item)
-    raw_number = entry.get("number")
-    number = str(raw_number).strip() if isinstance(raw_number, str | int) else ""
+    number = _id_text(entry.get("number"))
     error = _obj(entry.get("error"))
-    code = error.get("code") if isinstance(error.get("code"), int) else None
+    code = _whole(error.get("code"))
     message = _text(error.get("message")) or "rejected"
     if code == NO_INFO_YET:
         result = TrackResult(tracking_number=number, found=False, provider=CODE, raw_status=str(code))
@@ -360,19 +403,20 @@ def _rejected(item: Any) -> tuple[str, int | None, TrackResult]:
 
 def read_envelope(body: bytes) -> tuple[int, dict[str, Any]]:
     """The request-level `code` and `data` of a 17TRACK reply."""
-    return envelope_of(_load(body), body)
+    return _parsed(_load(body), body, envelope_of)
 
 
 def envelope_of(doc: Any, body: bytes = b"") -> tuple[int, dict[str, Any]]:
     """`read_envelope` of a reply already read (`body` goes into a `BadResponse`)."""
-    if not isinstance(doc, dict) or not isinstance(doc.get("code"), int):
+    code = _whole(doc.get("code")) if isinstance(doc, dict) else None
+    if code is None:
         raise BadResponse(f"{CODE}: no envelope code", carrier=CODE, body=body)
-    return doc["code"], _obj(doc.get("data"))
+    return code, _obj(doc.get("data"))
 
 
 def parse_split(body: bytes) -> tuple[list[TrackResult], dict[str, int]]:
     """A `gettrackinfo` body -> (results, rejection code per number)."""
-    return split_reply(_load(body), body)
+    return _parsed(_load(body), body, split_reply)
 
 
 def split_reply(doc: Any, body: bytes = b"") -> tuple[list[TrackResult], dict[str, int]]:
@@ -399,7 +443,10 @@ def parse_push(body: bytes) -> list[TrackResult]:
     `data` is one accepted-style entry (v2.2); a list or an `accepted` list is also read.
     A TRACKING_STOPPED push without `track_info` carries no news and yields nothing.
     """
-    doc = _load(body)
+    return _parsed(_load(body), body, _push_results)
+
+
+def _push_results(doc: Any, body: bytes) -> list[TrackResult]:
     if not isinstance(doc, dict):
         raise BadResponse(f"{CODE}: push is not an object", carrier=CODE, body=body)
     event = _text(doc.get("event"))
@@ -417,6 +464,13 @@ def parse_push(body: bytes) -> list[TrackResult]:
     if event == "TRACKING_STOPPED":
         entries = [e for e in entries if isinstance(e, dict) and e.get("track_info") is not None]
     return [parse_item(e) for e in entries]
+
+
+def _registration(doc: Any, body: bytes) -> tuple[list[str], list[tuple[str, int | None, TrackResult]]]:
+    """A `register` reply -> (numbers taken, (number, code, result) of each one refused)."""
+    _, data = envelope_of(doc, body)
+    accepted = [n for item in _arr(data.get("accepted")) if (n := _text(_obj(item).get("number")))]
+    return accepted, [_rejected(item) for item in _arr(data.get("rejected"))]
 
 
 def sign_push(body: bytes, secret: str) -> str:
@@ -464,7 +518,11 @@ class Track17Adapter(CarrierAdapter):
             json=[{"number": n} for n in numbers],
         )
         doc = _load(resp.body)
-        code, _ = envelope_of(doc, resp.body)
+        try:
+            code, _ = envelope_of(doc, resp.body)
+        except InexactNumber:
+            doc = _exactly(resp.body)
+            code, _ = envelope_of(doc, resp.body)
         if code in AUTH_CODES:
             raise AuthError(f"{CODE}: key refused ({code})", carrier=CODE)
         if code != 0:
@@ -476,13 +534,9 @@ class Track17Adapter(CarrierAdapter):
         failures: dict[str, TrackResult] = {}
         if not numbers:
             return failures
-        _, data = envelope_of(*await self._post("register", numbers))
-        for item in _arr(data.get("accepted")):
-            number = _text(_obj(item).get("number"))
-            if number:
-                self.registered.add(number)
-        for item in _arr(data.get("rejected")):
-            number, code, result = _rejected(item)
+        accepted, rejected = _parsed(*await self._post("register", numbers), _registration)
+        self.registered.update(accepted)
+        for number, code, result in rejected:
             if code == ALREADY_REGISTERED:
                 self.registered.add(number)
             elif number:
@@ -497,7 +551,7 @@ class Track17Adapter(CarrierAdapter):
         ready = [n for n in wanted if n not in failures]
         by_number: dict[str, list[TrackResult]] = {}
         if ready:
-            results, codes = split_reply(*await self._post("gettrackinfo", ready))
+            results, codes = _parsed(*await self._post("gettrackinfo", ready), split_reply)
             retry = [n for n, c in codes.items() if c == NOT_REGISTERED and n in ready]
             if retry:
                 self.registered.difference_update(retry)
@@ -505,7 +559,7 @@ class Track17Adapter(CarrierAdapter):
                 again = [n for n in retry if n not in failures]
                 results = [r for r in results if r.tracking_number not in retry]
                 if again:
-                    results.extend(split_reply(*await self._post("gettrackinfo", again))[0])
+                    results.extend(_parsed(*await self._post("gettrackinfo", again), split_reply)[0])
             for result in results:
                 by_number.setdefault(result.tracking_number, []).append(result)
         out: list[TrackResult] = []

@@ -1,10 +1,10 @@
 """The shortcuts taken for parsing speed give exactly what the plain forms give.
 
-`load_json` and `load_json_fast` against `json.loads`, DHL's, FedEx's and Yanwen's fast
-readings against exact ones, `shown_time` against `wall_clock`, `localize` against reading the wall clock with
-`replace(tzinfo=zone, fold=0)`, `resolve_in` against `resolve_local`, the DHL place and
-wording caches against reading each address and text afresh, and `CarrierEvent`'s own
-constructor against the fields it declares.
+`load_json` and `load_json_fast` against `json.loads`; DHL's, FedEx's, Yanwen's and
+17TRACK's fast readings against exact ones; `shown_time` against `wall_clock`, `localize`
+against reading the wall clock with `replace(tzinfo=zone, fold=0)`, `resolve_in` against
+`resolve_local`, the DHL place and wording caches against reading each address and text
+afresh, and `CarrierEvent`'s own constructor against the fields it declares.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carriers import fedex, yanwen
+from carriers import fedex, track17, yanwen
 from carriers.base import (
     BadResponse,
     CarrierEvent,
@@ -467,3 +467,47 @@ def test_yanwen_long_number_in_a_checkpoint_is_read_not_a_broken_parcel() -> Non
     assert first.error is None
     assert first.events[0].description == "98765432109876543210"
     assert second.events[0].description == "Yanwen Acceptance"
+
+
+def _track17_push() -> Any:
+    return json.loads((SAMPLES / "17track" / "webhook_tracking_updated_dhl_paket.json").read_bytes())
+
+
+def _track17_reply() -> Any:
+    entry = _track17_push()["data"]
+    rejected = [{"number": "LP0001", "error": {"code": -18019909, "message": "No tracking information."}}]
+    return {"code": 0, "data": {"accepted": [entry, json.loads(json.dumps(entry))], "rejected": rejected}}
+
+
+@PROPS
+@given(st.data())
+def test_track17_fast_reading_gives_what_the_exact_one_gives(data: st.DataObject) -> None:
+    body = _mutated(_track17_reply(), data)
+    _same_reading(track17.parse_split, lambda b: track17.split_reply(load_json_exact(b), b), body)
+
+
+@PROPS
+@given(st.data())
+def test_track17_fast_reading_of_a_push_gives_what_the_exact_one_gives(data: st.DataObject) -> None:
+    body = _mutated(_track17_push(), data)
+    _same_reading(track17.parse_push, lambda b: track17._push_results(load_json_exact(b), b), body)
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        (123456789012345678901234567890, "123456789012345678901234567890"),
+        (18446744073709551616, "18446744073709551616"),
+        (-9223372036854775809, "-9223372036854775809"),
+        (1234567890, "1234567890"),
+        (1e19, ""),  # a float is no tracking number
+    ],
+)
+def test_track17_numbers_given_as_integers_keep_every_digit(number: Any, expected: str) -> None:
+    reply = _track17_reply()
+    reply["data"]["accepted"][0]["number"] = number
+    reply["data"]["rejected"][0]["error"]["code"] = 2**70
+    results, codes = track17.parse_split(json.dumps(reply).encode())
+    assert results[0].tracking_number == expected
+    assert results[2].raw_status == str(2**70)
+    assert codes == {"LP0001": 2**70}

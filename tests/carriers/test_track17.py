@@ -14,7 +14,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from carriers import track17
-from carriers.base import AuthError, BadResponse, CarrierUnavailable, RateLimited, TimeBasis, load_json
+from carriers.base import (
+    AuthError,
+    BadResponse,
+    CarrierUnavailable,
+    RateLimited,
+    TimeBasis,
+    load_json_exact,
+    load_json_fast,
+)
 from carriers.simulator.journeys import journey_for
 from carriers.status import Status, SubStatus
 from carriers.track17 import (
@@ -329,11 +337,15 @@ async def test_each_reply_is_read_once(aiohttp_server: Server, monkeypatch: pyte
     """The envelope check and the results come from one reading of the body."""
     readings: list[bytes] = []
 
-    def counted(body: bytes) -> Any:
-        readings.append(body)
-        return load_json(body)
+    def counted(read: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+        def reading(body: bytes) -> Any:
+            readings.append(body)
+            return read(body)
 
-    monkeypatch.setattr(track17, "load_json", counted)
+        return reading
+
+    monkeypatch.setattr(track17, "load_json_fast", counted(load_json_fast))
+    monkeypatch.setattr(track17, "load_json_exact", counted(load_json_exact))
     async with harness(aiohttp_server, ["17track"], clock=LATER) as h:
         adapter = Track17Adapter(session=h.session, settings=h.settings("17track"), clock=h.clock)
         [result] = await adapter.track(["SBXDELIVERED17T01"])
