@@ -38,6 +38,21 @@ def test_datetime_converter_matches_sqlalchemy(instant: datetime, dialect: Any) 
     assert ours(None) is None
 
 
+def test_a_repeated_instant_is_written_like_any_other() -> None:
+    """SQLite's converter keeps the last text: a column of one repeated object, then equal
+    instants in other zones, then None, each written as SQLAlchemy writes it."""
+    dialect = sqlite.dialect()
+    ours = bulk.converter(EVENTS, "occurred_at", dialect)
+    theirs = UTCDateTime()._cached_bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    now = INSTANTS[1]
+    same_instant = now.astimezone(timezone(timedelta(hours=8)))
+    column = [now, now, same_instant, None, INSTANTS[0], now, None]
+    assert list(map(ours, column)) == [theirs(v) for v in column]
+    with pytest.raises(ValueError, match="naive"):
+        ours(now.replace(tzinfo=None))
+
+
 @pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.asyncpg.dialect()], ids=["sqlite", "asyncpg"])
 def test_naive_datetimes_are_refused(dialect: Any) -> None:
     convert = bulk.converter(EVENTS, "occurred_at", dialect)

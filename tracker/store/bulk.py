@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -48,12 +47,22 @@ class _Plan:
 _plans: dict[tuple[Any, ...], _Plan] = {}
 
 
-# A batch repeats instants (the poll's own `now` in recorded_at, updated_at,
-# last_polled_at...); equal aware datetimes are the same instant, so the same text.
-@lru_cache(maxsize=4096)
+#: the last instant `_utc_sqlite` wrote, and its text
+_last_utc: tuple[datetime | None, str | None] = (None, None)
+
+
 def _utc_sqlite(value: datetime | None) -> str | None:
     # sqlite's DATETIME stores "YYYY-MM-DD HH:MM:SS.ffffff" of naive UTC (UTCDateTime)
-    return None if value is None else utc_text(value, " ")
+    global _last_utc
+    # values are converted column by column, and a batch repeats one object down a column
+    # (the poll's `now` in recorded_at, updated_at, last_polled_at): the last text is kept.
+    # Scan times seldom repeat, and an LRU cache spent more on hashing them than it saved
+    last = _last_utc
+    if last[0] is value:
+        return last[1]
+    text = None if value is None else utc_text(value, " ")
+    _last_utc = (value, text)
+    return text
 
 
 def _utc_postgres(value: datetime | None) -> datetime | None:
