@@ -177,12 +177,13 @@ def _whole(value: Any) -> int | None:
     return None
 
 
-def _id_text(value: Any) -> str:
-    """A tracking number given as text or as an integer."""
+def _as_text(value: Any) -> str:
+    """Text as given, or an integer written out (tracking numbers, provider keys); "" for
+    anything else."""
     if isinstance(value, str):
-        return value.strip()
+        return value
     whole = _whole(value)
-    return "" if whole is None else str(whole).strip()
+    return "" if whole is None else str(whole)
 
 
 # --- status and time --------------------------------------------------------------------
@@ -301,8 +302,7 @@ _place = cached_by_values(_read_place)
 def _provider_events(provider_block: dict[str, Any], destination: str | None) -> list[CarrierEvent]:
     provider = _obj(provider_block.get("provider"))
     name = _text(provider.get("name"))
-    key = provider.get("key")
-    label = name or (key if isinstance(key, str) else "" if (whole := _whole(key)) is None else str(whole))
+    label = name or _as_text(provider.get("key"))
     fallback_zone = zone_for(_country(provider.get("country"))) or zone_for(destination)
     events: list[CarrierEvent] = []
     # 17TRACK lists each provider's events newest first
@@ -335,7 +335,7 @@ def _provider_events(provider_block: dict[str, Any], destination: str | None) ->
 def parse_item(item: Any) -> TrackResult:
     """One `accepted[]` entry (or one webhook `data`) -> a result; a broken entry -> `error`."""
     entry = _obj(item)
-    number = _id_text(entry.get("number"))
+    number = _as_text(entry.get("number")).strip()
     if not number:
         return TrackResult(tracking_number="", found=False, provider=CODE, error="entry without a number")
     info = entry.get("track_info")
@@ -384,7 +384,7 @@ def _parse_track_info(number: str, info: dict[str, Any]) -> TrackResult:
 
 def _rejected(item: Any) -> tuple[str, int | None, TrackResult]:
     entry = _obj(item)
-    number = _id_text(entry.get("number"))
+    number = _as_text(entry.get("number")).strip()
     error = _obj(entry.get("error"))
     code = _whole(error.get("code"))
     message = _text(error.get("message")) or "rejected"
@@ -518,11 +518,7 @@ class Track17Adapter(CarrierAdapter):
             json=[{"number": n} for n in numbers],
         )
         doc = _load(resp.body)
-        try:
-            code, _ = envelope_of(doc, resp.body)
-        except InexactNumber:
-            doc = _exactly(resp.body)
-            code, _ = envelope_of(doc, resp.body)
+        code, _ = _parsed(doc, resp.body, envelope_of)
         if code in AUTH_CODES:
             raise AuthError(f"{CODE}: key refused ({code})", carrier=CODE)
         if code != 0:
