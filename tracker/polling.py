@@ -88,6 +88,8 @@ class _Cycle:
     #: results waiting to be written, and the tasks writing them (`Poller._enqueue`)
     pending: list[_Item] = field(default_factory=list)
     writers: set[asyncio.Task[None]] = field(default_factory=set)
+    #: the first write that failed: the cycle stops there, and `_flush` raises it
+    failure: Exception | None = None
     claimed: list[Due] = field(default_factory=list)
 
 
@@ -451,7 +453,8 @@ class Poller:
         queued during that write, and so on; a cycle thus commits a few large transactions
         instead of one per carrier call. `_flush` waits for the queue to empty.
         """
-        if not items:
+        if not items or cycle.failure is not None:
+            # after a failed write nothing more is written: these leases expire too
             return
         cycle.pending.extend(items)
         if len(cycle.writers) < self._max_writers:
@@ -460,9 +463,15 @@ class Poller:
     async def _drain(self, cycle: _Cycle) -> None:
         task = asyncio.current_task()
         try:
-            while cycle.pending:
+            while cycle.pending and cycle.failure is None:
                 taken, cycle.pending = cycle.pending, []
                 await self._apply(taken, cycle)
+        except Exception as err:
+            # kept on the cycle, not only on this task: a writer that fails while the cycle
+            # still polls has left `writers` before `_flush` gathers them
+            if cycle.failure is None:
+                cycle.failure = err
+            cycle.pending.clear()
         finally:
             # no await between the emptiness check and this: `_enqueue` never counts a
             # writer that is about to stop
@@ -476,6 +485,8 @@ class Poller:
                 await asyncio.gather(*cycle.writers)
             else:
                 await self._drain(cycle)
+        if cycle.failure is not None:
+            raise cycle.failure
 
     async def _apply(self, items: list[_Item], cycle: _Cycle, *, owner: str | None = "") -> None:
         """Write results in one transaction (only rows whose lease we still hold).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -706,6 +707,55 @@ async def test_a_failed_write_stops_the_backlog_and_leaves_the_rest_leased(
     for shipment in unwritten:
         assert await rig.events(shipment.id) == []
     assert not [t for t in asyncio.all_tasks() if "_flush" in repr(t.get_coro()) or "_drain" in repr(t.get_coro())]
+
+
+async def test_a_write_that_fails_while_the_cycle_still_polls_fails_the_cycle(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fedex = [await rig.register(f"FX71{i:03d}4242", "fedex") for i in range(3)]
+    track17 = [await rig.register(f"LP71{i:03d}4242CN", "17track") for i in range(3)]
+    poller = rig.poller()
+    real_insert = tracking_store.insert_events
+    first_write_failed = asyncio.Event()
+
+    async def insert_events_failing_once(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        if not first_write_failed.is_set():
+            first_write_failed.set()
+            raise RuntimeError("disk full")
+        await real_insert(conn, rows)
+
+    adapter = poller.carriers["17track"].adapter
+    real_track = adapter.track
+
+    async def track_after_the_failure(numbers: list[str]) -> list[TrackResult]:
+        # 17TRACK answers only once FedEx's write has failed and its writer is gone: its
+        # results then go to a writer of their own, which succeeds
+        await asyncio.wait_for(first_write_failed.wait(), 10)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return await real_track(numbers)
+
+    monkeypatch.setattr(tracking_store, "insert_events", insert_events_failing_once)
+    monkeypatch.setattr(adapter, "track", track_after_the_failure)
+    unretrieved: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    try:
+        with pytest.raises(RuntimeError, match="disk full"):
+            await poller.run_once()
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert unretrieved == []
+    # nothing of the failed cycle is written: every shipment stays leased until the lease
+    # expires, and is then polled again
+    for shipment_id in fedex + track17:
+        shipment = await rig.shipment(shipment_id)
+        assert shipment.poll_count == 0
+        assert shipment.lease_owner == poller.owner
+        assert await rig.events(shipment_id) == []
+    assert rig.state.lookups[("17track", "LP710004242CN")] == 1
 
 
 async def test_a_routine_poll_writes_back_only_what_changed(rig: Rig) -> None:
