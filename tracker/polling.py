@@ -405,11 +405,18 @@ class Poller:
             log.info("carrier rate limited", extra={"carrier": code, "retry_after": pause})
             await self._reschedule(batch, now + timedelta(seconds=max(1.0, pause)), cycle)
             return []
-        except CarrierError as err:
+        except Exception as err:
+            # an adapter's bug (anything but a `CarrierError`) fails this batch like an
+            # outage does, with its traceback logged: raised, it would abandon the whole cycle,
+            # and the same answer would do so again once the leases expire
+            unexpected = not isinstance(err, CarrierError)
             runtime.breaker.record_failure()
             cycle.report.failed_batches += 1
-            log.warning(
-                "carrier call failed", extra={"carrier": code, "error": str(err), "error_type": type(err).__name__}
+            log.log(
+                logging.ERROR if unexpected else logging.WARNING,
+                "carrier call failed",
+                extra={"carrier": code, "error": str(err), "error_type": type(err).__name__},
+                exc_info=unexpected,
             )
             await self._reschedule(batch, None, cycle, failed=True)
             return []

@@ -387,6 +387,36 @@ async def test_breaker_opens_after_failures(rig: Rig) -> None:
     assert all(r.lease_owner is None and r.next_poll_at is not None and r.next_poll_at > rig.clock() for r in rows)
 
 
+async def test_an_adapter_bug_fails_its_batch_not_the_cycle(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    poison = await rig.register("FX100000000301", "fedex")
+    others = [await rig.register("FX100000000302", "fedex"), await rig.register("LP300000000301CN", "17track")]
+    poller = rig.poller()
+    setattr(poller.carriers["fedex"].adapter, "batch_limit", 1)  # noqa: B010
+    adapter = poller.carriers["fedex"].adapter
+    real_track = adapter.track
+
+    async def track_with_a_bug(numbers: list[str]) -> list[TrackResult]:
+        if "FX100000000301" in numbers:
+            raise KeyError("scanEvents")
+        return await real_track(numbers)
+
+    setattr(adapter, "track", track_with_a_bug)  # noqa: B010
+    with caplog.at_level("ERROR", logger="tracker.polling"):
+        report = await poller.run_once()
+    assert report.claimed == 3
+    assert report.failed_batches == 1
+    assert report.applied == 2
+    failed = await rig.shipment(poison)
+    assert failed.poll_errors == 1 and failed.poll_count == 0
+    assert failed.lease_owner is None and failed.next_poll_at is not None and failed.next_poll_at > rig.clock()
+    for shipment_id in others:
+        polled = await rig.shipment(shipment_id)
+        assert polled.poll_count == 1 and polled.poll_errors == 0
+        assert await rig.events(shipment_id)
+    [record] = [r for r in caplog.records if r.getMessage() == "carrier call failed"]
+    assert record.levelname == "ERROR" and record.exc_info is not None and record.exc_info[0] is KeyError
+
+
 @pytest.fixture
 async def split_rig(database: DatabaseSettings, aiohttp_server: Any, sim_clock: FakeClock) -> AsyncIterator[Rig]:
     """FedEx knows nothing; Yanwen knows every number."""
