@@ -24,7 +24,7 @@ from tests.conftest import FakeClock, make_account, make_settings, shipment_body
 from tracker import keys, notify
 from tracker.db import SessionMaker, create_sessionmaker, engine_for
 from tracker.models import Notification, Shipment
-from tracker.notify.mailer import SmtpMailer
+from tracker.notify.mailer import SendResult, SmtpMailer
 from tracker.scheduler import JOBS
 from tracker.settings import DatabaseSettings, Settings
 from tracker.store import notifications as notification_store
@@ -287,6 +287,37 @@ async def test_a_failing_server_is_retried_with_backoff_and_sends_exactly_once(
         f"Acme Export: your order {shipment.order_number} has shipped",
         "Acme Export: your parcel is out for delivery",
     ]
+
+
+async def test_a_message_that_crashes_the_mailer_is_retried_and_the_rest_are_sent(
+    sm: SessionMaker, settings: Settings, inbox: tuple[Inbox, int], clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, _ = inbox
+    broken = await _shipment(sm, clock, email_to="broken@example.com")
+    fine = await _shipment(sm, clock, email_to="fine@example.com")
+    smtp = SmtpMailer(settings.email)
+
+    class CrashingForOne:
+        async def send(self, message: EmailMessage) -> SendResult:
+            if message["To"] == "broken@example.com":
+                raise RuntimeError("mailer bug")
+            return await smtp.send(message)
+
+    start = clock()
+    with caplog.at_level("ERROR", logger="tracker.notify"):
+        result = await notify.deliver(sm, settings, CrashingForOne(), clock=clock)
+    assert result.counts == {"sent": 1, "queued": 1}
+    assert [rcpt for rcpt, _ in server.received] == [["fine@example.com"]]
+    assert (await _rows(sm, fine.id))["shipped"].state == "sent"
+    row = (await _rows(sm, broken.id))["shipped"]
+    assert (row.state, row.attempts, row.error) == ("queued", 1, "RuntimeError: mailer bug")
+    assert row.lease_until is None and row.next_attempt_at == start + timedelta(seconds=60)
+    [record] = [r for r in caplog.records if r.getMessage() == "notification attempt crashed"]
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+    # the next attempt, through a working mailer, sends it
+    clock.advance(seconds=61)
+    assert (await notify.deliver(sm, settings, smtp, clock=clock)).counts == {"sent": 1}
+    assert [rcpt for rcpt, _ in server.received] == [["fine@example.com"], ["broken@example.com"]]
 
 
 async def test_connection_refused_is_retried(sm: SessionMaker, settings: Settings, clock: FakeClock) -> None:

@@ -35,7 +35,7 @@ from sqlmodel import col, select
 from tracker import keys
 from tracker.db import SessionMaker, write_transaction
 from tracker.models import Notification, Seller, Shipment
-from tracker.notify.mailer import Mailer, Outcome, SmtpMailer, compose, render
+from tracker.notify.mailer import Mailer, Outcome, SendResult, SmtpMailer, compose, render
 from tracker.settings import Settings
 
 log = logging.getLogger("tracker.notify")
@@ -176,17 +176,23 @@ async def deliver(
             result.add("cancelled")
             continue
         link = unsubscribe_url(public_url, shipment)
-        rendered = render(shipment, seller, c.milestone, public_url=public_url, unsubscribe_url=link)
-        message = compose(
-            rendered,
-            to=shipment.customer_email,
-            from_address=settings.email.from_address,
-            seller=seller,
-            message_id=f"<{c.id}@{domain}>",
-            unsubscribe_url=link,
-            now=clock(),
-        )
-        sent = await mailer.send(message)
+        try:
+            rendered = render(shipment, seller, c.milestone, public_url=public_url, unsubscribe_url=link)
+            message = compose(
+                rendered,
+                to=shipment.customer_email,
+                from_address=settings.email.from_address,
+                seller=seller,
+                message_id=f"<{c.id}@{domain}>",
+                unsubscribe_url=link,
+                now=clock(),
+            )
+            sent = await mailer.send(message)
+        except Exception as err:
+            # one message that cannot be built or sent must not stop the tick: the rest of
+            # the claim would wait for its lease, and this one would stop the next tick too
+            log.exception("notification attempt crashed", extra={"id": c.id})
+            sent = SendResult(Outcome.RETRY, f"{type(err).__name__}: {err}"[:500])
         now = clock()
         if sent.outcome is Outcome.SENT:
             state, values = "sent", {"state": "sent", "sent_at": now, "error": None}
