@@ -15,8 +15,9 @@ from sqlmodel import SQLModel, select
 
 from tracker.db import create_sessionmaker, engine_for
 from tracker.migrate import alembic_config, upgrade_engine
-from tracker.models import Order, Shipment, TrackingEvent
+from tracker.models import Order, Shipment, TrackingEvent, WebhookMessage
 from tracker.models.shipment import SHIPMENTS_FILLFACTOR
+from tracker.models.webhook import LZ4_AVAILABLE
 from tracker.settings import DatabaseSettings
 from tracker.store import sellers
 
@@ -236,3 +237,69 @@ async def test_events_time_index_dropped_and_restored(db_settings: DatabaseSetti
     assert "ix_events_shipment_time" not in upgraded
     assert downgraded - upgraded == {"ix_events_shipment_time"}
     assert again == upgraded
+
+
+def _payload_compression(conn: Any) -> str:
+    """pg_attribute's compression of webhook_messages.payload: "l" LZ4, "" the default."""
+    return str(
+        conn.exec_driver_sql(
+            "SELECT attcompression::text FROM pg_attribute"
+            " WHERE attrelid = 'webhook_messages'::regclass AND attname = 'payload'"
+        ).scalar_one()
+    )
+
+
+async def test_postgresql_outbox_payloads_compress_with_lz4(db_settings: DatabaseSettings) -> None:
+    """0006 and the models give payloads LZ4 compression; downgrading restores the default."""
+    if not db_settings.url.startswith("postgresql"):
+        pytest.skip("column compression is PostgreSQL's")
+    engine = engine_for(db_settings)
+
+    def downgrade(conn: Any) -> None:
+        command.downgrade(alembic_config(connection=conn), "0005")
+
+    try:
+        async with engine.connect() as conn:
+            if not (await conn.exec_driver_sql(LZ4_AVAILABLE)).scalar():
+                pytest.skip("this PostgreSQL server was built without LZ4")
+        await upgrade_engine(engine)
+        async with engine.connect() as conn:
+            upgraded = await conn.run_sync(_payload_compression)
+            await conn.run_sync(downgrade)
+            await conn.commit()
+        async with engine.connect() as conn:
+            downgraded = await conn.run_sync(_payload_compression)
+        await upgrade_engine(engine)
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("DROP TABLE webhook_messages CASCADE")
+            await conn.run_sync(SQLModel.metadata.tables["webhook_messages"].create)
+        async with engine.connect() as conn:
+            created = await conn.run_sync(_payload_compression)
+        # a message as a first poll writes it: past the 2 KB at which values are compressed
+        session = create_sessionmaker(engine)()
+        async with session:
+            seller = await sellers.create_seller(session, "LZ4", now=datetime.now(UTC))
+            await session.commit()
+            payload = '{"new_events":[' + ",".join(f'{{"n":{i},"description":"in transit"}}' for i in range(200)) + "]}"
+            await session.exec(  # type: ignore[call-overload]
+                insert(WebhookMessage).values(
+                    id="msg_lz4",
+                    seller_id=seller.id,
+                    event_type="shipment.updated",
+                    payload=payload,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            await session.commit()
+            conn = await session.connection()
+            stored = (
+                await conn.exec_driver_sql(
+                    "SELECT pg_column_compression(payload) FROM webhook_messages WHERE id = 'msg_lz4'"
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert upgraded == "l"
+    assert downgraded == ""
+    assert created == "l"
+    assert stored == "lz4"

@@ -1,8 +1,11 @@
 """Webhook endpoints, the outbox of messages, deliveries and attempts."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlalchemy import DDL, JSON, Connection, Index, UniqueConstraint, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.ddl import BaseDDLElement
 from sqlmodel import Field, SQLModel
 
 from tracker.models.types import UTCDateTime
@@ -40,6 +43,38 @@ class WebhookMessage(SQLModel, table=True):
     sequence: int | None = None
     payload: str  # the exact JSON body that is signed and sent
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+#: `SELECT`s whether this PostgreSQL server can compress values with LZ4 (14+, built with it)
+LZ4_AVAILABLE = "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+
+
+def _lz4_available(
+    ddl: BaseDDLElement,
+    target: Any,
+    bind: Connection | None,
+    tables: Any = None,
+    state: Any = None,
+    *,
+    dialect: Dialect,
+    compiler: Any = None,
+    checkfirst: bool = False,
+) -> bool:
+    # without a connection (DDL written out as text) there is no server to ask
+    if bind is None:
+        return False
+    return bool(bind.execute(text(LZ4_AVAILABLE)).scalar())
+
+
+# a first poll's `shipment.updated` payload is past the size PostgreSQL compresses at, and
+# LZ4 costs the server half of pglz's CPU a message (migration 0006 does the same)
+event.listen(
+    WebhookMessage.__table__,  # type: ignore[attr-defined]
+    "after_create",
+    DDL(  # type: ignore[no-untyped-call]
+        "ALTER TABLE %(fullname)s ALTER COLUMN payload SET COMPRESSION lz4"
+    ).execute_if(dialect="postgresql", callable_=_lz4_available),
+)
 
 
 class WebhookDelivery(SQLModel, table=True):
