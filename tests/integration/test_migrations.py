@@ -182,7 +182,8 @@ def _shipments_options(conn: Any) -> list[str]:
 
 
 async def test_postgresql_shipments_leave_room_for_updates_beside_the_row(db_settings: DatabaseSettings) -> None:
-    """Migrations and the models give shipments the same fillfactor; downgrading resets it."""
+    """Migrations and the models give shipments the same fillfactor (50% since 0007, 70%
+    from 0004); downgrading below 0004 resets it."""
     if not db_settings.url.startswith("postgresql"):
         pytest.skip("fillfactor is a PostgreSQL storage parameter")
     migrated = engine_for(db_settings)
@@ -191,10 +192,17 @@ async def test_postgresql_shipments_leave_room_for_updates_beside_the_row(db_set
     def downgrade(conn: Any) -> None:
         command.downgrade(alembic_config(connection=conn), "0003")
 
+    def downgrade_to_70(conn: Any) -> None:
+        command.downgrade(alembic_config(connection=conn), "0006")
+
     try:
         await upgrade_engine(migrated)
         async with migrated.connect() as conn:
             assert await conn.run_sync(_shipments_options) == expected
+            await conn.run_sync(downgrade_to_70)
+            await conn.commit()
+        async with migrated.connect() as conn:
+            assert await conn.run_sync(_shipments_options) == ["fillfactor=70"]
             await conn.run_sync(downgrade)
             await conn.commit()
         async with migrated.connect() as conn:
