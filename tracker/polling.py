@@ -90,6 +90,8 @@ class _Cycle:
     writers: set[asyncio.Task[None]] = field(default_factory=set)
     #: the first write that failed: the cycle stops there, and `_flush` raises it
     failure: Exception | None = None
+    #: set by `_abandon`: batches not yet sent are not sent, results are not written
+    abandoned: bool = False
     claimed: list[Due] = field(default_factory=list)
 
 
@@ -369,7 +371,13 @@ class Poller:
 
         async def one(batch: list[Due]) -> list[Due]:
             async with gate:
-                return await self._poll_batch(code, batch, cycle)
+                try:
+                    return await self._poll_batch(code, batch, cycle)
+                except BaseException:
+                    # what escapes a batch abandons the cycle (`run_once`): marked before
+                    # the gate lets the next batch in, so that one is not sent either
+                    cycle.abandoned = True
+                    raise
 
         retry = await asyncio.gather(*(one(b) for b in batches))
         return [s for group in retry for s in group]
@@ -388,6 +396,9 @@ class Poller:
         """Ask the carrier about one batch; returns shipments to try with their next candidate."""
         runtime = self.carriers[code]
         now = cycle.now
+        if cycle.abandoned:
+            # the cycle failed elsewhere while this batch waited its turn; its lease expires
+            return []
         if not runtime.breaker.allow():
             await self._reschedule(batch, now + timedelta(seconds=max(1.0, runtime.breaker.retry_in())), cycle)
             return []
@@ -460,7 +471,7 @@ class Poller:
         queued during that write, and so on; a cycle thus commits a few large transactions
         instead of one per carrier call. `_flush` waits for the queue to empty.
         """
-        if not items or cycle.failure is not None:
+        if not items or cycle.failure is not None or cycle.abandoned:
             # after a failed write nothing more is written: these leases expire too
             return
         cycle.pending.extend(items)
@@ -786,7 +797,8 @@ def _log_cycle(report: CycleReport) -> None:
 
 def _abandon(cycle: _Cycle) -> None:
     """Drop a cycle's unwritten results: the leases expire and another cycle polls those
-    shipments again."""
+    shipments again. Batches still running finish their call; the rest are not sent."""
+    cycle.abandoned = True
     cycle.pending.clear()
     for task in list(cycle.writers):
         task.cancel()

@@ -417,6 +417,29 @@ async def test_an_adapter_bug_fails_its_batch_not_the_cycle(rig: Rig, caplog: py
     assert record.levelname == "ERROR" and record.exc_info is not None and record.exc_info[0] is KeyError
 
 
+async def test_an_abandoned_cycle_sends_no_more_batches(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = [await rig.register(f"FX1000000004{i:02d}", "fedex") for i in range(3)]
+    poller = rig.poller(concurrency_per_carrier=1)
+    setattr(poller.carriers["fedex"].adapter, "batch_limit", 1)  # noqa: B010
+    rig.state.faults = Faults(rate_5xx=1.0)
+
+    async def reschedule_failing(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(tracking_store, "reschedule", reschedule_failing)
+    before = rig.state.requests["fedex"]
+    with pytest.raises(RuntimeError, match="database gone"):
+        await poller.run_once()
+    # the other two batches were waiting for the carrier's one slot: they run on after the
+    # cycle is abandoned, and must neither call the carrier nor write
+    left = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__.startswith("Poller._poll_carrier")]
+    await asyncio.wait_for(asyncio.gather(*left, return_exceptions=True), 10)
+    assert rig.state.requests["fedex"] - before == 1
+    for shipment_id in ids:
+        shipment = await rig.shipment(shipment_id)
+        assert shipment.lease_owner == poller.owner and shipment.poll_count == 0 and shipment.poll_errors == 0
+
+
 @pytest.fixture
 async def split_rig(database: DatabaseSettings, aiohttp_server: Any, sim_clock: FakeClock) -> AsyncIterator[Rig]:
     """FedEx knows nothing; Yanwen knows every number."""
@@ -758,11 +781,13 @@ async def test_a_write_that_fails_while_the_cycle_still_polls_fails_the_cycle(
     real_track = adapter.track
 
     async def track_after_the_failure(numbers: list[str]) -> list[TrackResult]:
-        # 17TRACK answers only once FedEx's write has failed and its writer is gone: its
-        # results then go to a writer of their own, which succeeds
+        # 17TRACK answers only once FedEx's write has failed and its writer has finished
+        # (rolled back and gone): the old code then gave its results a writer of their own,
+        # which succeeded, and the cycle reported success
         await asyncio.wait_for(first_write_failed.wait(), 10)
-        for _ in range(20):
-            await asyncio.sleep(0)
+        writers = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Poller._drain"]
+        if writers:
+            await asyncio.wait(writers, timeout=10)
         return await real_track(numbers)
 
     monkeypatch.setattr(tracking_store, "insert_events", insert_events_failing_once)
