@@ -62,11 +62,8 @@ async def pg_schema(url: str = DEFAULT_PG) -> AsyncIterator[str]:
     """A fresh PostgreSQL schema for one benchmark, dropped afterwards."""
     import asyncpg
 
-    from tracker.db import async_url
-
-    dsn = async_url(url).replace("postgresql+asyncpg", "postgresql")
     schema = "bench_" + secrets.token_hex(4)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(pg_dsn(url))
     await conn.execute(f"CREATE SCHEMA {schema}")
     try:
         yield schema
@@ -75,13 +72,26 @@ async def pg_schema(url: str = DEFAULT_PG) -> AsyncIterator[str]:
         await conn.close()
 
 
+def pg_dsn(url: str = DEFAULT_PG) -> str:
+    """`url` as asyncpg's own `connect` takes it (no SQLAlchemy driver name)."""
+    from tracker.db import async_url
+
+    return async_url(url).replace("postgresql+asyncpg", "postgresql")
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (a PostgreSQL backend: `pg_backend_pid()`), in
+    seconds, counted in clock ticks (10 ms)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def pg_available(url: str = DEFAULT_PG) -> bool:
     try:
         import asyncpg
 
-        from tracker.db import async_url
-
-        conn = await asyncpg.connect(async_url(url).replace("postgresql+asyncpg", "postgresql"), timeout=3)
+        conn = await asyncpg.connect(pg_dsn(url), timeout=3)
         await conn.close()
         return True
     except Exception:

@@ -21,14 +21,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write  # noqa: E402
+from bench._common import (  # noqa: E402
+    DEFAULT_PG,
+    backend_cpu_seconds,
+    figure,
+    pg_available,
+    pg_dsn,
+    pg_schema,
+    write,
+)
 from bench.poll import prepare  # noqa: E402
 
 FILLFACTORS = (100, 70, 50)
@@ -44,18 +51,6 @@ WRITE_BACK = (
 )
 
 
-def dsn(url: str) -> str:
-    from tracker.db import async_url
-
-    return async_url(url).replace("postgresql+asyncpg", "postgresql")
-
-
-def backend_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(url: str, fillfactor: int, total: int) -> dict[str, float]:
     import asyncpg
     from sqlmodel import SQLModel
@@ -66,7 +61,7 @@ async def measure(url: str, fillfactor: int, total: int) -> dict[str, float]:
     shipments.dialect_kwargs["postgresql_with"] = {"fillfactor": fillfactor}
     async with pg_schema(url) as schema:
         await prepare(url, schema, total)
-        conn = await asyncpg.connect(dsn(url))
+        conn = await asyncpg.connect(pg_dsn(url))
         try:
             await conn.execute(f"SET search_path TO {schema}")
             pid = await conn.fetchval("SELECT pg_backend_pid()")

@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write  # noqa: E402
+from bench._common import (  # noqa: E402
+    DEFAULT_PG,
+    backend_cpu_seconds,
+    figure,
+    pg_available,
+    pg_dsn,
+    pg_schema,
+    write,
+)
 from bench.poll import SIMULATOR_NICE, CpuShare, prepare, run_workers, start_simulators, wait_up  # noqa: E402
 
 BATCH = 500
@@ -40,18 +47,6 @@ STORAGES = (
 )
 
 
-def dsn(url: str) -> str:
-    from tracker.db import async_url
-
-    return async_url(url).replace("postgresql+asyncpg", "postgresql")
-
-
-def backend_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def polled_payloads(url: str, schema: str, shipments: int) -> list[str]:
     import asyncpg
 
@@ -65,7 +60,7 @@ async def polled_payloads(url: str, schema: str, shipments: int) -> list[str]:
         for p in sims:
             p.terminate()
             p.wait()
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     try:
         return [r[0] for r in await conn.fetch(f"SELECT payload FROM {schema}.webhook_messages")]
     finally:
@@ -78,7 +73,7 @@ async def insert_cpu(url: str, schema: str, payloads: list[str]) -> dict[str, tu
     import asyncpg
 
     rows = payloads * -(-ROWS // len(payloads))
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(pg_dsn(url))
     best: dict[str, tuple[float, int]] = {}
     try:
         pid = await conn.fetchval("SELECT pg_backend_pid()")
@@ -110,7 +105,7 @@ async def main(args: argparse.Namespace) -> int:
         return 0
     import asyncpg
 
-    probe = await asyncpg.connect(dsn(url))
+    probe = await asyncpg.connect(pg_dsn(url))
     lz4 = await probe.fetchval("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
     await probe.close()
     if not lz4:
