@@ -90,7 +90,8 @@ class _Cycle:
     writers: set[asyncio.Task[None]] = field(default_factory=set)
     #: the first write that failed: the cycle stops there, and `_flush` raises it
     failure: Exception | None = None
-    #: set by `_abandon`: batches not yet sent are not sent, results are not written
+    #: set by `_abandon` or by a batch that raised: batches not yet sent are not sent, and
+    #: results are not written
     abandoned: bool = False
     claimed: list[Due] = field(default_factory=list)
 
