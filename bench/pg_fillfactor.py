@@ -87,6 +87,10 @@ async def measure(url: str, fillfactor: int, total: int) -> dict[str, float]:
     return out
 
 
+def cycle_mean(run: dict[str, float], step: str) -> float:
+    return sum(run[f"{step}_{c}"] for c in range(1, CYCLES + 1)) / CYCLES
+
+
 async def main(args: argparse.Namespace) -> int:
     url = args.database_url or DEFAULT_PG
     if not await pg_available(url):
@@ -102,26 +106,20 @@ async def main(args: argparse.Namespace) -> int:
             f" {run['hot_share']:.0%} of updates HOT; table {run['table_mib']:.1f} MiB"
         )
     figures = []
-    default = runs[100]
     for ff in FILLFACTORS:
         run = runs[ff]
-        claim = sum(run[f"claim_{c}"] for c in range(1, CYCLES + 1)) / CYCLES
-        write_back = sum(run[f"write_back_{c}"] for c in range(1, CYCLES + 1)) / CYCLES
-        base = None if ff == 100 else sum(default[f"claim_{c}"] for c in range(1, CYCLES + 1)) / CYCLES
-        base_write = None if ff == 100 else sum(default[f"write_back_{c}"] for c in range(1, CYCLES + 1)) / CYCLES
+        # the default fillfactor is the baseline of the others
         baseline = None if ff == 100 else "fillfactor_100"
-        figures.append(
-            figure(f"pg_claim_server_cpu_fillfactor_{ff}", claim, "us/shipment", baseline=baseline, baseline_value=base)
-        )
-        figures.append(
-            figure(
-                f"pg_write_back_server_cpu_fillfactor_{ff}",
-                write_back,
-                "us/shipment",
-                baseline=baseline,
-                baseline_value=base_write,
+        for step in ("claim", "write_back"):
+            figures.append(
+                figure(
+                    f"pg_{step}_server_cpu_fillfactor_{ff}",
+                    cycle_mean(run, step),
+                    "us/shipment",
+                    baseline=baseline,
+                    baseline_value=None if baseline is None else cycle_mean(runs[100], step),
+                )
             )
-        )
         figures.append(figure(f"pg_shipments_hot_update_share_fillfactor_{ff}", run["hot_share"], "share"))
         figures.append(figure(f"pg_shipments_table_size_fillfactor_{ff}", run["table_mib"], "MiB"))
     write("pg_fillfactor", figures, shipments=total, cycles=CYCLES)

@@ -105,8 +105,10 @@ async def main(args: argparse.Namespace) -> int:
         return 0
     import asyncpg
 
+    from tracker.models.webhook import LZ4_AVAILABLE
+
     probe = await asyncpg.connect(pg_dsn(url))
-    lz4 = await probe.fetchval("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+    lz4 = await probe.fetchval(LZ4_AVAILABLE)
     await probe.close()
     if not lz4:
         print("this PostgreSQL server has no LZ4: nothing to compare")

@@ -22,6 +22,10 @@ from tracker.settings import DatabaseSettings
 from tracker.store import sellers
 
 
+def _downgrade(conn: Any, revision: str) -> None:
+    command.downgrade(alembic_config(connection=conn), revision)
+
+
 async def test_upgrade_from_empty_matches_models(db_settings: DatabaseSettings) -> None:
     engine = engine_for(db_settings)
     try:
@@ -80,11 +84,8 @@ async def test_sqlite_customs_index_costs_an_event_insert_no_temporary_index(tmp
             assert " IN (" not in upgraded and upgraded.count(" OR ") == 2
             assert "OpenEphemeral" not in await conn.run_sync(_insert_opcodes)
 
-        def downgrade(conn: Any) -> None:
-            command.downgrade(alembic_config(connection=conn), "0001")
-
         async with migrated.connect() as conn:
-            await conn.run_sync(downgrade)
+            await conn.run_sync(_downgrade, "0001")
             await conn.commit()
         async with migrated.connect() as conn:
             assert " IN (" in await conn.run_sync(_customs_index_sql)
@@ -99,9 +100,6 @@ async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings
 
     def columns(conn: Any) -> set[str]:
         return {c["name"] for c in inspect(conn).get_columns("shipments")}
-
-    def downgrade(conn: Any) -> None:
-        command.downgrade(alembic_config(connection=conn), "0002")
 
     now = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
     try:
@@ -163,7 +161,7 @@ async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings
             session.add(shipment)
             await session.commit()
         async with engine.connect() as conn:
-            await conn.run_sync(downgrade)
+            await conn.run_sync(_downgrade, "0002")
             await conn.commit()
         async with engine.connect() as conn:
             assert "poll_digest" not in await conn.run_sync(columns)
@@ -189,21 +187,15 @@ async def test_postgresql_shipments_leave_room_for_updates_beside_the_row(db_set
     migrated = engine_for(db_settings)
     expected = [f"fillfactor={SHIPMENTS_FILLFACTOR}"]
 
-    def downgrade(conn: Any) -> None:
-        command.downgrade(alembic_config(connection=conn), "0003")
-
-    def downgrade_to_70(conn: Any) -> None:
-        command.downgrade(alembic_config(connection=conn), "0006")
-
     try:
         await upgrade_engine(migrated)
         async with migrated.connect() as conn:
             assert await conn.run_sync(_shipments_options) == expected
-            await conn.run_sync(downgrade_to_70)
+            await conn.run_sync(_downgrade, "0006")
             await conn.commit()
         async with migrated.connect() as conn:
             assert await conn.run_sync(_shipments_options) == ["fillfactor=70"]
-            await conn.run_sync(downgrade)
+            await conn.run_sync(_downgrade, "0003")
             await conn.commit()
         async with migrated.connect() as conn:
             assert await conn.run_sync(_shipments_options) == []
@@ -226,14 +218,11 @@ async def test_events_time_index_dropped_and_restored(db_settings: DatabaseSetti
     timeline reads go through, stays; downgrading brings the dropped one back."""
     engine = engine_for(db_settings)
 
-    def downgrade(conn: Any) -> None:
-        command.downgrade(alembic_config(connection=conn), "0004")
-
     try:
         await upgrade_engine(engine)
         async with engine.connect() as conn:
             upgraded = await conn.run_sync(_event_indexes)
-            await conn.run_sync(downgrade)
+            await conn.run_sync(_downgrade, "0004")
             await conn.commit()
         async with engine.connect() as conn:
             downgraded = await conn.run_sync(_event_indexes)
@@ -263,9 +252,6 @@ async def test_postgresql_outbox_payloads_compress_with_lz4(db_settings: Databas
         pytest.skip("column compression is PostgreSQL's")
     engine = engine_for(db_settings)
 
-    def downgrade(conn: Any) -> None:
-        command.downgrade(alembic_config(connection=conn), "0005")
-
     try:
         async with engine.connect() as conn:
             if not (await conn.exec_driver_sql(LZ4_AVAILABLE)).scalar():
@@ -273,7 +259,7 @@ async def test_postgresql_outbox_payloads_compress_with_lz4(db_settings: Databas
         await upgrade_engine(engine)
         async with engine.connect() as conn:
             upgraded = await conn.run_sync(_payload_compression)
-            await conn.run_sync(downgrade)
+            await conn.run_sync(_downgrade, "0005")
             await conn.commit()
         async with engine.connect() as conn:
             downgraded = await conn.run_sync(_payload_compression)
