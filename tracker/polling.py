@@ -88,10 +88,10 @@ class _Cycle:
     #: results waiting to be written, and the tasks writing them (`Poller._enqueue`)
     pending: list[_Item] = field(default_factory=list)
     writers: set[asyncio.Task[None]] = field(default_factory=set)
-    #: the first write that failed: the cycle stops there, and `_flush` raises it
+    #: the first write that failed: the cycle is abandoned there, and `_flush` raises it
     failure: Exception | None = None
-    #: set by `_abandon` or by a batch that raised: batches not yet sent are not sent, and
-    #: results are not written
+    #: set by `_abandon`, by a batch that raised and by a failed write: batches not yet sent
+    #: are not sent, and results are not written
     abandoned: bool = False
     claimed: list[Due] = field(default_factory=list)
 
@@ -472,8 +472,8 @@ class Poller:
         queued during that write, and so on; a cycle thus commits a few large transactions
         instead of one per carrier call. `_flush` waits for the queue to empty.
         """
-        if not items or cycle.failure is not None or cycle.abandoned:
-            # after a failed write nothing more is written: these leases expire too
+        if not items or cycle.abandoned:
+            # after a failure nothing more is written: these leases expire too
             return
         cycle.pending.extend(items)
         if len(cycle.writers) < self._max_writers:
@@ -482,7 +482,7 @@ class Poller:
     async def _drain(self, cycle: _Cycle) -> None:
         task = asyncio.current_task()
         try:
-            while cycle.pending and cycle.failure is None:
+            while cycle.pending and not cycle.abandoned:
                 taken, cycle.pending = cycle.pending, []
                 await self._apply(taken, cycle)
         except Exception as err:
@@ -490,6 +490,7 @@ class Poller:
             # still polls has left `writers` before `_flush` gathers them
             if cycle.failure is None:
                 cycle.failure = err
+            cycle.abandoned = True
             cycle.pending.clear()
         finally:
             # no await between the emptiness check and this: `_enqueue` never counts a
@@ -499,7 +500,7 @@ class Poller:
 
     async def _flush(self, cycle: _Cycle) -> None:
         """Wait until every queued result is committed; raises what a write raised."""
-        while cycle.writers or cycle.pending:
+        while cycle.writers or (cycle.pending and not cycle.abandoned):
             if cycle.writers:
                 await asyncio.gather(*cycle.writers)
             else:
