@@ -101,8 +101,6 @@ def _columns(ts: Any, num: str, quote_cast: str) -> dict[str, str]:
         + ts(f"1 * {DAY}")
         + " ELSE NULL END",
         "active": f"CASE WHEN {b} BETWEEN 10 AND 299 THEN {{false}} ELSE {{true}} END",
-        "poll_count": "0",
-        "poll_errors": "0",
         "confirmed_terminal": "{false}",
         "sequence": "0",
         "notify_opt_out": "{false}",

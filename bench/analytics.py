@@ -99,7 +99,7 @@ def seed_sql(dialect: str, n: int) -> list[str]:
         f"{series} INSERT INTO shipments (id, seller_id, order_id, order_number, tracking_number, carrier, "
         "carrier_candidates, status, sub_status, public_token, customer_locale, origin_country, dest_country, "
         "promised_delivery, eta_latest, created_at, updated_at, first_event_at, delivered_at, active, "
-        "poll_count, poll_errors, confirmed_terminal, sequence, notify_opt_out) "
+        "confirmed_terminal, sequence, notify_opt_out) "
         f"SELECT 's' || i, {seller}, 'o' || i, 'B-' || i, 'TN' || i, {_pick(CARRIERS, 'i')}, '[]', "
         f"{status}, CASE WHEN i % 37 = 0 THEN 'lost' ELSE 'other' END, 'tok' || i, 'en', "
         f"{_pick(ORIGINS, 'i / 7')}, {_pick(DESTS, 'i / 11')}, "
@@ -108,7 +108,7 @@ def seed_sql(dialect: str, n: int) -> list[str]:
         f"{at(created)}, {at(created)}, "
         f"CASE WHEN ({status}) <> 'pending' THEN {at(first)} END, "
         f"CASE WHEN ({status}) = 'delivered' THEN {at(delivered)} END, "
-        f"{'1' if dialect == 'sqlite' else 'true'}, 0, 0, {'0' if dialect == 'sqlite' else 'false'}, 0, "
+        f"{'1' if dialect == 'sqlite' else 'true'}, {'0' if dialect == 'sqlite' else 'false'}, 0, "
         f"{'0' if dialect == 'sqlite' else 'false'} {src}"
     )
     events = []

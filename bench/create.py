@@ -29,9 +29,10 @@ from sqlmodel import SQLModel
 from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write
 from tracker.app import create_app
 from tracker.db import create_sessionmaker, engine_for
-from tracker.models import Order, Shipment, new_id
+from tracker.models import Order, PollSchedule, Shipment, new_id
 from tracker.settings import DatabaseSettings, Settings
 from tracker.store import sellers
+from tracker.store.tracking import schedule_row
 
 BATCH = 100
 CONCURRENCY = 4
@@ -108,29 +109,27 @@ async def raw_insert(db: DatabaseSettings, n: int) -> float:
                 for r in chunk
             ]
             await conn.execute(insert(Order), orders)
-            await conn.execute(
-                insert(Shipment),
-                [
-                    {
-                        "id": new_id("shp"),
-                        "seller_id": seller.id,
-                        "order_id": o["id"],
-                        "order_number": r["order_number"],
-                        "tracking_number": r["tracking_number"],
-                        "carrier": r["carrier"],
-                        "carrier_candidates": [r["carrier"]],
-                        "public_token": new_id("tok"),
-                        "customer_name": r["customer"]["name"],
-                        "customer_email": r["customer"]["email"],
-                        "dest_country": r["destination"]["country"],
-                        "dest_postcode": "10001",
-                        "created_at": now,
-                        "updated_at": now,
-                        "next_poll_at": now,
-                    }
-                    for r, o in zip(chunk, orders, strict=True)
-                ],
-            )
+            shipments = [
+                {
+                    "id": new_id("shp"),
+                    "seller_id": seller.id,
+                    "order_id": o["id"],
+                    "order_number": r["order_number"],
+                    "tracking_number": r["tracking_number"],
+                    "carrier": r["carrier"],
+                    "carrier_candidates": [r["carrier"]],
+                    "public_token": new_id("tok"),
+                    "customer_name": r["customer"]["name"],
+                    "customer_email": r["customer"]["email"],
+                    "dest_country": r["destination"]["country"],
+                    "dest_postcode": "10001",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for r, o in zip(chunk, orders, strict=True)
+            ]
+            await conn.execute(insert(Shipment), shipments)
+            await conn.execute(insert(PollSchedule), [schedule_row(s["id"], now) for s in shipments])
     elapsed = time.perf_counter() - started
     await engine.dispose()
     return n / elapsed

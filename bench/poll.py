@@ -390,12 +390,12 @@ async def make_due_again(db_url: str, schema: str) -> int:
 
     from tracker.db import engine_for
     from tracker.settings import DatabaseSettings
-    from tracker.store.tracking import SHIPMENTS
+    from tracker.store.tracking import SCHEDULE
 
     engine = engine_for(DatabaseSettings(url=db_url, schema_name=schema))
     async with engine.begin() as conn:
         due = await conn.execute(
-            update(SHIPMENTS).where(SHIPMENTS.c.next_poll_at.is_not(None)).values(next_poll_at=datetime.now(UTC))
+            update(SCHEDULE).where(SCHEDULE.c.next_poll_at.is_not(None)).values(next_poll_at=datetime.now(UTC))
         )
     await engine.dispose()
     return due.rowcount

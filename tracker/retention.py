@@ -27,6 +27,7 @@ from tracker.models import (
     IdempotencyRecord,
     Notification,
     Order,
+    PollSchedule,
     Shipment,
     TrackingEvent,
     WebhookAttempt,
@@ -105,6 +106,7 @@ async def purge(
             )
             # a re-shipment may point at a purged parcel
             await conn.execute(update(Shipment).where(col(Shipment.replaces_id).in_(ids)).values(replaces_id=None))
+            await conn.execute(delete(PollSchedule).where(col(PollSchedule.shipment_id).in_(ids)))
             await conn.execute(delete(Shipment).where(col(Shipment.id).in_(ids)))
             await session.commit()
     async with sessionmaker() as session:

@@ -65,8 +65,6 @@ def _shipment(rng: random.Random, seller_id: str, order_id: str, n: int, created
         "first_event_at": first,
         "delivered_at": delivered,
         "active": True,
-        "poll_count": 0,
-        "poll_errors": 0,
         "confirmed_terminal": False,
         "sequence": 0,
         "notify_opt_out": False,

@@ -99,9 +99,7 @@ def _shipment(shipment_id: str, seller_id: str, now: datetime) -> dict[str, Any]
         "created_at": now,
         "updated_at": now,
         "active": True,
-        "next_poll_at": now,
-        "poll_count": 0,
-        "poll_errors": 0,
+        "eta_latest": now,
         "confirmed_terminal": False,
         "sequence": 0,
         "notify_opt_out": False,
@@ -153,14 +151,14 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
             changes = {
                 "status": "delivered",
                 "delivered_at": INSTANTS[3],
-                "next_poll_at": None,
+                "eta_latest": None,
                 "active": False,
-                "poll_count": 3,
+                "sequence": 3,
                 "signed_by": "J. DOE",
             }
             await conn.execute(update(SHIPMENTS).where(SHIPMENTS.c.id == "a").values(changes))
             await bulk.update_rows(
-                conn, SHIPMENTS, [{"id": "b", **changes}, {"id": "c", **changes, "poll_count": 4}], key="id"
+                conn, SHIPMENTS, [{"id": "b", **changes}, {"id": "c", **changes, "sequence": 4}], key="id"
             )
             if engine.dialect.name == "sqlite":
                 # the stored text itself, not only what the type decodes it to
@@ -186,11 +184,12 @@ async def test_bulk_rows_read_back_like_sqlalchemy_rows(database: DatabaseSettin
             assert [row[1] for row in by_shipment["b"] if row[0] == "fp-new"] == [INSTANTS[0]]
             ships = {s.id: s for s in await session.exec(select(Shipment))}
             a, b, c = ships["a"], ships["b"], ships["c"]
-            for name in ("status", "delivered_at", "next_poll_at", "active", "poll_count", "signed_by", "created_at"):
+            for name in ("status", "delivered_at", "eta_latest", "active", "sequence", "signed_by", "created_at"):
                 assert getattr(a, name) == getattr(b, name), name
-            for name in ("status", "delivered_at", "next_poll_at", "active", "signed_by", "carrier_candidates"):
+            for name in ("status", "delivered_at", "eta_latest", "active", "signed_by", "carrier_candidates"):
                 assert getattr(a, name) == getattr(c, name), name
-            assert (a.poll_count, c.poll_count) == (3, 4)
+            assert (a.sequence, c.sequence) == (3, 4)
+            assert a.eta_latest is None
             assert b.carrier_candidates == ["ups", "dhl"]
             assert b.delivered_at == INSTANTS[3]
     finally:

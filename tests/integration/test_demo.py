@@ -112,7 +112,7 @@ async def test_cli_demo_prints_urls_one_per_line(tmp_path: Path) -> None:
     # the jobs ran on their own: the demo polled the simulator and stored timelines
     with sqlite3.connect(tmp_path / "cli.db") as db:
         assert db.execute("SELECT count(*) FROM tracking_events").fetchone()[0] > 0
-        assert db.execute("SELECT count(*) FROM shipments WHERE poll_count > 0").fetchone()[0] == 14
+        assert db.execute("SELECT count(*) FROM poll_schedule WHERE poll_count > 0").fetchone()[0] == 14
     assert lines[-3].endswith("/dashboard")
     assert lines[-1].endswith("/openapi.json")
     # settled like `serve` and `worker`, once the demo is up

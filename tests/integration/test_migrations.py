@@ -10,13 +10,13 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, inspect
 from sqlmodel import SQLModel, select
 
 from tracker.db import create_sessionmaker, engine_for
 from tracker.migrate import alembic_config, upgrade_engine
-from tracker.models import Order, Shipment, TrackingEvent, WebhookMessage
-from tracker.models.shipment import SHIPMENTS_FILLFACTOR
+from tracker.models import Order, PollSchedule, Shipment, TrackingEvent, UTCDateTime, WebhookMessage
+from tracker.models.shipment import POLL_SCHEDULE_FILLFACTOR
 from tracker.models.webhook import LZ4_AVAILABLE
 from tracker.settings import DatabaseSettings
 from tracker.store import sellers
@@ -46,7 +46,7 @@ async def test_upgrade_from_empty_matches_models(db_settings: DatabaseSettings) 
         assert set(SQLModel.metadata.tables) <= tables
         assert "alembic_version" in tables
         # the partial indexes the poller and the alert rules rely on exist on both backends
-        assert "ix_shipments_due" in indexes["shipments"]
+        assert "ix_poll_schedule_due" in indexes["poll_schedule"]
         assert "uq_alerts_open_kind" in indexes["alerts"]
         # upgrading again is a no-op
         await upgrade_engine(engine)
@@ -94,6 +94,20 @@ async def test_sqlite_customs_index_costs_an_event_insert_no_temporary_index(tmp
         await created.dispose()
 
 
+#: shipments before 0008, with the polling columns the models no longer have
+OLD_SHIPMENTS = Table(
+    "shipments",
+    MetaData(),
+    *(Column(c.name, c.type) for c in Shipment.__table__.columns),  # type: ignore[attr-defined]
+    Column("next_poll_at", UTCDateTime(timezone=True)),
+    Column("lease_owner", String),
+    Column("lease_until", UTCDateTime(timezone=True)),
+    Column("poll_count", Integer),
+    Column("poll_errors", Integer),
+    Column("last_polled_at", UTCDateTime(timezone=True)),
+)
+
+
 async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings: DatabaseSettings) -> None:
     """0003 adds a nullable column in place: the shipments already stored keep every value."""
     engine = engine_for(db_settings)
@@ -122,7 +136,7 @@ async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings
                 ],
             )
             await conn.execute(
-                insert(Shipment.__table__).values(  # type: ignore[attr-defined]
+                insert(OLD_SHIPMENTS).values(
                     id="shp_m",
                     seller_id=seller.id,
                     order_id="ord_m",
@@ -151,12 +165,9 @@ async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings
         await upgrade_engine(engine)
         async with create_sessionmaker(engine)() as session:
             shipment = (await session.exec(select(Shipment).where(Shipment.id == "shp_m"))).one()
-            assert (shipment.poll_digest, shipment.poll_count, shipment.status, shipment.next_poll_at) == (
-                None,
-                3,
-                "in_transit",
-                now,
-            )
+            assert (shipment.poll_digest, shipment.status, shipment.sequence) == (None, "in_transit", 2)
+            schedule = (await session.exec(select(PollSchedule).where(PollSchedule.shipment_id == "shp_m"))).one()
+            assert (schedule.poll_count, schedule.next_poll_at) == (3, now)
             shipment.poll_digest = "0" * 32
             session.add(shipment)
             await session.commit()
@@ -172,39 +183,135 @@ async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings
         await engine.dispose()
 
 
-def _shipments_options(conn: Any) -> list[str]:
+def _shipment_columns(conn: Any) -> list[dict[str, Any]]:
+    return list(inspect(conn).get_columns("shipments"))
+
+
+def _shipment_indexes(conn: Any) -> set[str]:
+    return {i["name"] for i in inspect(conn).get_indexes("shipments")}
+
+
+async def test_polling_columns_move_to_poll_schedule_and_back(db_settings: DatabaseSettings) -> None:
+    """0008 moves each shipment's due time, lease and poll counters to its own
+    poll_schedule row, and the due index with them; downgrading moves them back."""
+    engine = engine_for(db_settings)
+    now = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+    polling = {
+        "next_poll_at": now,
+        "lease_owner": "worker:1:a",
+        "lease_until": datetime(2026, 3, 2, 8, 35, tzinfo=UTC),
+        "poll_count": 7,
+        "poll_errors": 2,
+        "last_polled_at": datetime(2026, 3, 2, 4, 30, tzinfo=UTC),
+    }
+    stopped = {name: None for name in polling} | {"poll_count": 1, "poll_errors": 0}
+    try:
+        await upgrade_engine(engine, "0007")
+        async with create_sessionmaker(engine)() as session:
+            seller = await sellers.create_seller(session, "Schedule", now=now)
+            await session.commit()
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(Order),
+                [
+                    {
+                        "id": f"ord_{i}",
+                        "seller_id": seller.id,
+                        "order_number": f"S-{i}",
+                        "customer_key": "k",
+                        "items": [],
+                        "created_at": now,
+                    }
+                    for i in (1, 2)
+                ],
+            )
+            for i, values in ((1, polling), (2, stopped)):
+                await conn.exec_driver_sql(
+                    "INSERT INTO shipments (id, seller_id, order_id, order_number, tracking_number, carrier,"
+                    " carrier_candidates, status, sub_status, public_token, customer_locale, dest_country,"
+                    " created_at, updated_at, active, confirmed_terminal, sequence, notify_opt_out, poll_count,"
+                    " poll_errors)"
+                    f" VALUES ('shp_{i}', '{seller.id}', 'ord_{i}', 'S-{i}', 'FX{i}', 'fedex', '[]', 'in_transit',"
+                    f" 'other', 'tok_{i}', 'en', 'US', '2026-03-01 00:00:00', '2026-03-01 00:00:00', true, false, 0,"
+                    " false, 0, 0)"
+                )
+                await conn.execute(OLD_SHIPMENTS.update().where(OLD_SHIPMENTS.c.id == f"shp_{i}").values(values))
+            # an event points at the shipment: on SQLite, copying the table to drop columns
+            # must not trip over it
+            await conn.exec_driver_sql(
+                "INSERT INTO tracking_events (shipment_id, fingerprint, occurred_at, time_basis, local_time,"
+                " status, sub_status, raw_code, description, provider, recorded_at) VALUES ('shp_1', 'fp',"
+                " '2026-03-01 10:00:00', 'utc', '2026-03-01T10:00', 'in_transit', 'other', 'X', 'scan', 'fedex',"
+                " '2026-03-01 10:00:00')"
+            )
+        async with engine.connect() as conn:
+            assert "ix_shipments_due" in await conn.run_sync(_shipment_indexes)
+        await upgrade_engine(engine)
+        async with engine.connect() as conn:
+            assert "ix_shipments_due" not in await conn.run_sync(_shipment_indexes)
+            assert not set(polling) & {c["name"] for c in await conn.run_sync(_shipment_columns)}
+            assert (await conn.exec_driver_sql("SELECT count(*) FROM tracking_events")).scalar_one() == 1
+            if engine.dialect.name == "sqlite":
+                # the migrations switched enforcement off for themselves only
+                assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
+        async with create_sessionmaker(engine)() as session:
+            moved = {p.shipment_id: p for p in await session.exec(select(PollSchedule))}
+        assert {k: getattr(moved["shp_1"], k) for k in polling} == polling
+        assert {k: getattr(moved["shp_2"], k) for k in stopped} == stopped
+
+        async with engine.connect() as conn:
+            await conn.run_sync(_downgrade, "0007")
+            await conn.commit()
+        async with engine.connect() as conn:
+            assert "ix_shipments_due" in await conn.run_sync(_shipment_indexes)
+            assert "poll_schedule" not in await conn.run_sync(lambda c: inspect(c).get_table_names())
+        for shipment_id, values in (("shp_1", polling), ("shp_2", stopped)):
+            async with engine.connect() as conn:
+                row = (await conn.execute(OLD_SHIPMENTS.select().where(OLD_SHIPMENTS.c.id == shipment_id))).one()
+            assert {k: getattr(row, k) for k in values} == values
+        await upgrade_engine(engine)
+    finally:
+        await engine.dispose()
+
+
+def _storage_options(conn: Any, table: str) -> list[str]:
     rows = conn.exec_driver_sql(
-        "SELECT reloptions FROM pg_class WHERE relname = 'shipments' AND relnamespace = current_schema()::regnamespace"
+        f"SELECT reloptions FROM pg_class WHERE relname = '{table}' AND relnamespace = current_schema()::regnamespace"
     )
     return list(rows.scalar_one() or [])
 
 
-async def test_postgresql_shipments_leave_room_for_updates_beside_the_row(db_settings: DatabaseSettings) -> None:
-    """Migrations and the models give shipments the same fillfactor (50% since 0007, 70%
-    from 0004); downgrading below 0004 resets it."""
+async def test_postgresql_claimed_rows_leave_room_for_updates_beside_the_row(db_settings: DatabaseSettings) -> None:
+    """The table a claim updates is filled to 50%: poll_schedule since 0008, shipments from
+    0004 (70%) and 0007 (50%) until 0008 reset it; migrations and models agree."""
     if not db_settings.url.startswith("postgresql"):
         pytest.skip("fillfactor is a PostgreSQL storage parameter")
     migrated = engine_for(db_settings)
-    expected = [f"fillfactor={SHIPMENTS_FILLFACTOR}"]
+    expected = [f"fillfactor={POLL_SCHEDULE_FILLFACTOR}"]
 
     try:
         await upgrade_engine(migrated)
         async with migrated.connect() as conn:
-            assert await conn.run_sync(_shipments_options) == expected
+            assert await conn.run_sync(_storage_options, "poll_schedule") == expected
+            assert await conn.run_sync(_storage_options, "shipments") == []
+            await conn.run_sync(_downgrade, "0007")
+            await conn.commit()
+        async with migrated.connect() as conn:
+            assert await conn.run_sync(_storage_options, "shipments") == ["fillfactor=50"]
             await conn.run_sync(_downgrade, "0006")
             await conn.commit()
         async with migrated.connect() as conn:
-            assert await conn.run_sync(_shipments_options) == ["fillfactor=70"]
+            assert await conn.run_sync(_storage_options, "shipments") == ["fillfactor=70"]
             await conn.run_sync(_downgrade, "0003")
             await conn.commit()
         async with migrated.connect() as conn:
-            assert await conn.run_sync(_shipments_options) == []
+            assert await conn.run_sync(_storage_options, "shipments") == []
         await upgrade_engine(migrated)
         async with migrated.begin() as conn:
-            await conn.exec_driver_sql("DROP TABLE shipments CASCADE")
-            await conn.run_sync(SQLModel.metadata.tables["shipments"].create)
+            await conn.exec_driver_sql("DROP TABLE poll_schedule")
+            await conn.run_sync(SQLModel.metadata.tables["poll_schedule"].create)
         async with migrated.connect() as conn:
-            assert await conn.run_sync(_shipments_options) == expected
+            assert await conn.run_sync(_storage_options, "poll_schedule") == expected
     finally:
         await migrated.dispose()
 

@@ -22,7 +22,7 @@ from carriers.simulator import SimState, create_app, journey_for
 from carriers.simulator.state import Faults
 from tests.integration.poll_worker import expected_messages, run, served_steps, worker_settings
 from tracker.db import create_sessionmaker, engine_for
-from tracker.models import Shipment, TrackingEvent, WebhookMessage
+from tracker.models import PollSchedule, Shipment, TrackingEvent, WebhookMessage
 from tracker.settings import DatabaseSettings
 from tracker.store import sellers as seller_store
 from tracker.store import tracking as tracking_store
@@ -88,8 +88,12 @@ async def test_killed_worker_loses_and_duplicates_nothing(database: DatabaseSett
     assert child.returncode == -9
 
     async with sm() as session:
-        leased = list(await session.exec(select(Shipment.id).where(col(Shipment.lease_owner).is_not(None))))
-        polled_before = len(list(await session.exec(select(Shipment.id).where(Shipment.poll_count > 0))))
+        leased = list(
+            await session.exec(select(PollSchedule.shipment_id).where(col(PollSchedule.lease_owner).is_not(None)))
+        )
+        polled_before = len(
+            list(await session.exec(select(PollSchedule.shipment_id).where(PollSchedule.poll_count > 0)))
+        )
     assert leased, "the worker was killed after it had finished: nothing was in flight"
     assert polled_before < len(numbers)
 
@@ -100,6 +104,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(database: DatabaseSett
 
     async with sm() as session:
         shipments = {s.tracking_number: s for s in await session.exec(select(Shipment))}
+        schedules = {p.shipment_id: p for p in await session.exec(select(PollSchedule))}
         events = Counter(list(await session.exec(select(TrackingEvent.shipment_id))))
         messages: dict[str, list[str]] = {}
         for sid, kind in await session.exec(select(WebhookMessage.shipment_id, WebhookMessage.event_type)):
@@ -111,8 +116,8 @@ async def test_killed_worker_loses_and_duplicates_nothing(database: DatabaseSett
         journey = journey_for(number, carrier, state)
         assert journey is not None
         steps = served_steps(journey, carrier, NOW)
-        assert shipment.poll_count == 1, number
-        assert shipment.lease_owner is None
+        assert schedules[shipment.id].poll_count == 1, number
+        assert schedules[shipment.id].lease_owner is None
         assert events[shipment.id] == len(steps), number
         assert sorted(messages.get(shipment.id, [])) == expected_messages(steps, shipment.eta_latest is not None), (
             number

@@ -25,7 +25,7 @@ from tests.carriers.sim_helpers import make_sim_app
 from tests.conftest import FakeClock, make_settings
 from tracker.carrier_registry import build_carriers
 from tracker.db import SessionMaker, create_sessionmaker, engine_for
-from tracker.models import Notification, Shipment, TrackingEvent, WebhookMessage
+from tracker.models import Notification, PollSchedule, Shipment, TrackingEvent, WebhookMessage
 from tracker.polling import Poller, pick_result
 from tracker.settings import DatabaseSettings, Settings
 from tracker.store import sellers as seller_store
@@ -95,6 +95,15 @@ class Rig:
         async with self.sm() as session:
             row = (await session.exec(select(Shipment).where(Shipment.id == shipment_id))).one()
             return row
+
+    async def schedule(self, shipment_id: str) -> PollSchedule:
+        async with self.sm() as session:
+            return (await session.exec(select(PollSchedule).where(PollSchedule.shipment_id == shipment_id))).one()
+
+    async def due_now(self, shipment_id: str) -> None:
+        async with self.sm() as session:
+            await tracking_store.set_next_poll(session, shipment_id, self.clock())
+            await session.commit()
 
     async def events(self, shipment_id: str) -> list[TrackingEvent]:
         async with self.sm() as session:
@@ -182,11 +191,12 @@ async def test_one_cycle_stores_the_visible_timeline_once(rig: Rig) -> None:
         assert shipment.carrier == carrier
         assert shipment.first_event_at == visible[0].at
         assert shipment.last_event_at == visible[-1].at
-        assert (shipment.lease_owner, shipment.lease_until) == (None, None)
-        assert shipment.poll_count == 1
-        assert shipment.last_polled_at == now
-        assert shipment.next_poll_at is not None
-        assert shipment.next_poll_at > now
+        schedule = await rig.schedule(ids[number])
+        assert (schedule.lease_owner, schedule.lease_until) == (None, None)
+        assert schedule.poll_count == 1
+        assert schedule.last_polled_at == now
+        assert schedule.next_poll_at is not None
+        assert schedule.next_poll_at > now
         expected = ["shipment.updated"]
         if shipment.status != "pending":
             expected.append("shipment.status_changed")
@@ -256,13 +266,13 @@ async def test_a_repeated_answer_skips_the_stored_timeline_and_ends_as_a_full_me
     rig.state.clock = lambda: now  # the carriers still tell the same story
     report = await rig.poller().run_once()
     assert report.claimed >= 5 and report.new_events == 0
-    polled = [n for n, i in ids.items() if (await rig.shipment(i)).poll_count == 2]
+    polled = [n for n, i in ids.items() if (await rig.schedule(i)).poll_count == 2]
     assert sorted(compared) == sorted(polled)
     assert read == []
     for number in polled:
         shipment = await rig.shipment(ids[number])
         assert shipment.poll_digest == digests[number]
-        assert shipment.last_polled_at == rig.clock()
+        assert (await rig.schedule(ids[number])).last_polled_at == rig.clock()
 
 
 async def test_new_scans_append_and_status_follows(rig: Rig) -> None:
@@ -275,11 +285,7 @@ async def test_new_scans_append_and_status_follows(rig: Rig) -> None:
     await rig.poller().run_once()
     assert len(await rig.events(sid)) == 3
     rig.clock.now = journey.steps[5].at + timedelta(minutes=1)
-    async with rig.sm() as session:
-        row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-        row.next_poll_at = rig.clock()
-        session.add(row)
-        await session.commit()
+    await rig.due_now(sid)
     report = await rig.poller().run_once()
     assert report.new_events == 3
     shipment = await rig.shipment(sid)
@@ -295,7 +301,7 @@ async def test_delivered_gets_one_confirming_poll_then_stops(rig: Rig) -> None:
     await poller.run_once()
     shipment = await rig.shipment(sid)
     assert shipment.status == "delivered"
-    assert shipment.next_poll_at == rig.clock() + timedelta(hours=6)
+    assert (await rig.schedule(sid)).next_poll_at == rig.clock() + timedelta(hours=6)
     assert not shipment.confirmed_terminal
     async with rig.sm() as session:
         milestones = list(await session.exec(select(Notification.milestone).where(Notification.shipment_id == sid)))
@@ -303,10 +309,12 @@ async def test_delivered_gets_one_confirming_poll_then_stops(rig: Rig) -> None:
     rig.clock.advance(hours=6)
     await poller.run_once()
     shipment = await rig.shipment(sid)
-    assert shipment.next_poll_at is None
+    schedule = await rig.schedule(sid)
+    assert schedule.next_poll_at is None
+    assert not shipment.active
     assert shipment.confirmed_terminal
     assert shipment.stop_reason == "delivered"
-    assert shipment.poll_count == 2
+    assert schedule.poll_count == 2
     assert (await rig.messages(sid)).count("shipment.delivered") == 1
     rig.clock.advance(days=5)
     assert (await poller.run_once()).claimed == 0
@@ -318,11 +326,12 @@ async def test_silent_shipment_expires_after_30_days(rig: Rig) -> None:
     await poller.run_once()
     shipment = await rig.shipment(sid)
     assert shipment.status == "pending"
-    assert shipment.next_poll_at == rig.clock() + timedelta(hours=1)
+    assert (await rig.schedule(sid)).next_poll_at == rig.clock() + timedelta(hours=1)
     rig.clock.advance(days=30)
     await poller.run_once()
     shipment = await rig.shipment(sid)
-    assert (shipment.status, shipment.next_poll_at, shipment.stop_reason) == ("expired", None, "expired")
+    assert (shipment.status, shipment.stop_reason, shipment.active) == ("expired", "expired", False)
+    assert (await rig.schedule(sid)).next_poll_at is None
     assert await rig.messages(sid) == ["shipment.status_changed"]
 
 
@@ -330,8 +339,9 @@ async def test_stopped_by_seller_is_never_claimed(rig: Rig) -> None:
     sid = await rig.register("FX100000000003", "fedex")
     async with rig.sm() as session:
         row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-        row.next_poll_at, row.stopped_at, row.stop_reason = None, rig.clock(), "stopped_by_seller"
+        row.stopped_at, row.stop_reason, row.active = rig.clock(), "stopped_by_seller", False
         session.add(row)
+        await tracking_store.set_next_poll(session, sid, None)
         await session.commit()
     assert (await rig.poller().run_once()).claimed == 0
     assert rig.state.lookups[("fedex", "FX100000000003")] == 0
@@ -345,10 +355,10 @@ async def test_rate_limited_pauses_and_reschedules(rig: Rig) -> None:
     report = await poller.run_once()
     assert report.rescheduled == 1
     assert report.new_events == 0
-    shipment = await rig.shipment(sid)
-    assert shipment.next_poll_at == rig.clock() + timedelta(seconds=120)
-    assert shipment.lease_owner is None
-    assert shipment.poll_errors == 0
+    schedule = await rig.schedule(sid)
+    assert schedule.next_poll_at == rig.clock() + timedelta(seconds=120)
+    assert schedule.lease_owner is None
+    assert schedule.poll_errors == 0
     assert poller.carriers["fedex"].bucket.try_acquire() == pytest.approx(120.0)
 
 
@@ -382,7 +392,14 @@ async def test_breaker_opens_after_failures(rig: Rig) -> None:
     assert report.failed_batches == 2
     assert rig.state.requests["fedex"] - before == 2  # the breaker kept the other two at home
     async with rig.sm() as session:
-        rows = list(await session.exec(select(Shipment).where(Shipment.carrier == "fedex")))
+        rows = list(
+            await session.exec(
+                select(PollSchedule)
+                .join(Shipment, col(Shipment.id) == PollSchedule.shipment_id)
+                .where(Shipment.carrier == "fedex")
+            )
+        )
+    assert len(rows) == 4
     assert sorted(r.poll_errors for r in rows) == [0, 0, 1, 1]
     assert all(r.lease_owner is None and r.next_poll_at is not None and r.next_poll_at > rig.clock() for r in rows)
 
@@ -406,11 +423,11 @@ async def test_an_adapter_bug_fails_its_batch_not_the_cycle(rig: Rig, caplog: py
     assert report.claimed == 3
     assert report.failed_batches == 1
     assert report.applied == 2
-    failed = await rig.shipment(poison)
+    failed = await rig.schedule(poison)
     assert failed.poll_errors == 1 and failed.poll_count == 0
     assert failed.lease_owner is None and failed.next_poll_at is not None and failed.next_poll_at > rig.clock()
     for shipment_id in others:
-        polled = await rig.shipment(shipment_id)
+        polled = await rig.schedule(shipment_id)
         assert polled.poll_count == 1 and polled.poll_errors == 0
         assert await rig.events(shipment_id)
     [record] = [r for r in caplog.records if r.getMessage() == "carrier call failed"]
@@ -436,8 +453,8 @@ async def test_an_abandoned_cycle_sends_no_more_batches(rig: Rig, monkeypatch: p
     await asyncio.wait_for(asyncio.gather(*left, return_exceptions=True), 10)
     assert rig.state.requests["fedex"] - before == 1
     for shipment_id in ids:
-        shipment = await rig.shipment(shipment_id)
-        assert shipment.lease_owner == poller.owner and shipment.poll_count == 0 and shipment.poll_errors == 0
+        schedule = await rig.schedule(shipment_id)
+        assert schedule.lease_owner == poller.owner and schedule.poll_count == 0 and schedule.poll_errors == 0
 
 
 @pytest.fixture
@@ -577,7 +594,8 @@ async def _seed_lane(rig: Rig, transit_days: list[float]) -> None:
         )
         for sid, days in zip(ids, transit_days, strict=True):
             row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-            row.origin_country, row.status, row.next_poll_at = "CN", "delivered", None
+            row.origin_country, row.status, row.active = "CN", "delivered", False
+            await tracking_store.set_next_poll(session, sid, None)
             row.first_event_at = EPOCH - timedelta(days=30)
             row.delivered_at = row.first_event_at + timedelta(days=days)
             session.add(row)
@@ -600,11 +618,7 @@ async def test_lane_eta_from_delivered_shipments(eta_rig: Rig) -> None:
     # median between the 10th and 11th values (9.5, 10.0) = 9.75;
     # p90 at position 19 * 0.9 = 17.1: 13.5 + 0.1 * (14.0 - 13.5) = 13.55
     await _seed_lane(rig, [14.5])
-    async with rig.sm() as session:
-        row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-        row.next_poll_at = rig.clock()
-        session.add(row)
-        await session.commit()
+    await rig.due_now(sid)
     await rig.poller().run_once()
     shipment = await rig.shipment(sid)
     assert shipment.first_event_at is not None
@@ -626,11 +640,7 @@ async def test_carrier_eta_wins_and_first_eta_is_kept(eta_rig: Rig, eta_script: 
 
     async def poll_again(hours: float) -> Shipment:
         rig.clock.advance(hours=hours)
-        async with rig.sm() as session:
-            row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-            row.next_poll_at = rig.clock()
-            session.add(row)
-            await session.commit()
+        await rig.due_now(sid)
         await poller.run_once()
         return await rig.shipment(sid)
 
@@ -689,7 +699,10 @@ async def test_shutdown_releases_this_process_leases(
     await client.close()
     engine = engine_for(database)
     async with create_sessionmaker(engine)() as session:
-        rows = {r.id: r.lease_owner for r in await session.exec(select(Shipment).where(col(Shipment.id).in_(ids)))}
+        rows = {
+            r.shipment_id: r.lease_owner
+            for r in await session.exec(select(PollSchedule).where(col(PollSchedule.shipment_id).in_(ids)))
+        }
     await engine.dispose()
     assert sorted(rows.values(), key=str) == sorted([None, None, "elsewhere:1:x"], key=str)
 
@@ -707,8 +720,8 @@ async def test_backlog_is_drained_in_overlapping_cycles_each_shipment_once(rig: 
     assert all(rig.state.lookups[(c, n)] == 1 for n, c in BACKLOG)
     stored = 0
     for number, carrier in BACKLOG:
-        shipment = await rig.shipment(ids[number])
-        assert (shipment.poll_count, shipment.lease_owner, shipment.lease_until) == (1, None, None), number
+        schedule = await rig.schedule(ids[number])
+        assert (schedule.poll_count, schedule.lease_owner, schedule.lease_until) == (1, None, None), number
         journey = journey_for(number, carrier, rig.state)
         assert journey is not None
         events = len(await rig.events(ids[number]))
@@ -743,13 +756,13 @@ async def test_a_failed_write_stops_the_backlog_and_leaves_the_rest_leased(
     monkeypatch.setattr(tracking_store, "insert_events", insert_events_failing_later)
     with pytest.raises(RuntimeError, match="disk full"):
         await poller.run_backlog()
-    shipments = [await rig.shipment(i) for i in ids]
+    shipments = [await rig.schedule(i) for i in ids]
     written = [s for s in shipments if s.poll_count == 1]
     # the first cycle's writes committed whole, although a later cycle's write failed
     # meanwhile; the failed cycle's leases simply expire, and what no cycle claimed yet is
     # still due
     assert len(first_claim) == 5
-    assert first_claim <= {s.id for s in written}
+    assert first_claim <= {s.shipment_id for s in written}
     assert all(s.lease_owner is None for s in written)
     unwritten = [s for s in shipments if s.poll_count == 0]
     assert len(written) + len(unwritten) == len(ids)
@@ -758,7 +771,7 @@ async def test_a_failed_write_stops_the_backlog_and_leaves_the_rest_leased(
     assert all(s.next_poll_at is not None and s.next_poll_at <= rig.clock() for s in unwritten)
     assert all(s.lease_owner is None for s in unwritten if s not in leased)
     for shipment in unwritten:
-        assert await rig.events(shipment.id) == []
+        assert await rig.events(shipment.shipment_id) == []
     assert not [t for t in asyncio.all_tasks() if "_flush" in repr(t.get_coro()) or "_drain" in repr(t.get_coro())]
 
 
@@ -806,14 +819,16 @@ async def test_a_write_that_fails_while_the_cycle_still_polls_fails_the_cycle(
     # nothing of the failed cycle is written: every shipment stays leased until the lease
     # expires, and is then polled again
     for shipment_id in fedex + track17:
-        shipment = await rig.shipment(shipment_id)
-        assert shipment.poll_count == 0
-        assert shipment.lease_owner == poller.owner
+        schedule = await rig.schedule(shipment_id)
+        assert schedule.poll_count == 0
+        assert schedule.lease_owner == poller.owner
         assert await rig.events(shipment_id) == []
     assert rig.state.lookups[("17track", "LP710004242CN")] == 1
 
 
 async def test_a_routine_poll_writes_back_only_what_changed(rig: Rig) -> None:
+    """Nothing new from the carrier: the poll writes its schedule row and leaves the
+    shipment row, with its dozen status, ETA and lane indexes, alone."""
     sid = await rig.register("FX100000000001", "fedex")
     poller = rig.poller()
     await poller.run_once()
@@ -822,7 +837,7 @@ async def test_a_routine_poll_writes_back_only_what_changed(rig: Rig) -> None:
     updates: list[str] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("UPDATE shipments SET") and "WHERE shipments.id = " in statement:
+        if statement.startswith("UPDATE "):
             updates.append(statement)
 
     now = rig.clock()
@@ -834,16 +849,17 @@ async def test_a_routine_poll_writes_back_only_what_changed(rig: Rig) -> None:
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
     assert (report.claimed, report.new_events) == (1, 0)
-    [statement] = updates
-    columns = set(re.findall(r"(\w+)=", statement.split(" WHERE ")[0]))
-    if engine.dialect.name == "sqlite":
-        # only the due-time index and no status, ETA or lane index is rewritten
-        assert columns == {"next_poll_at", "lease_owner", "lease_until", "poll_count", "last_polled_at"}
-    else:
-        assert columns == set(tracking_store.WRITTEN_COLUMNS)
-    second = await rig.shipment(sid)
+    assert not [u for u in updates if u.startswith("UPDATE shipments")]
+    # the claim's lease, then the result
+    claim, written = updates
+    assert claim.startswith("UPDATE poll_schedule SET lease_owner=")
+    assert written.startswith("UPDATE poll_schedule SET")
+    columns = set(re.findall(r"(\w+)=", written.split(" WHERE ")[0]))
+    assert columns == set(tracking_store.WRITTEN_SCHEDULE)
+    second = await rig.schedule(sid)
     assert second.poll_count == 2
     assert second.last_polled_at == rig.clock()
     assert second.next_poll_at is not None and second.next_poll_at > rig.clock()
+    shipment = await rig.shipment(sid)
     unchanged = ("status", "sub_status", "updated_at", "eta_latest", "eta_first", "sequence", "last_event_at")
-    assert [getattr(second, c) for c in unchanged] == [getattr(first, c) for c in unchanged]
+    assert [getattr(shipment, c) for c in unchanged] == [getattr(first, c) for c in unchanged]

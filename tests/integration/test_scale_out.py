@@ -15,7 +15,7 @@ from sqlmodel import col, func, select
 from carriers.simulator import SimState, create_app
 from tests.integration.poll_worker import worker_settings
 from tracker.db import create_sessionmaker, engine_for
-from tracker.models import Shipment
+from tracker.models import PollSchedule
 from tracker.settings import DatabaseSettings
 from tracker.store import sellers as seller_store
 from tracker.store import tracking as tracking_store
@@ -84,8 +84,8 @@ async def test_three_workers_poll_every_shipment_exactly_once(
         polled = (
             await session.exec(
                 select(func.count())
-                .select_from(Shipment)
-                .where(Shipment.poll_count == 1, col(Shipment.lease_owner).is_(None))
+                .select_from(PollSchedule)
+                .where(PollSchedule.poll_count == 1, col(PollSchedule.lease_owner).is_(None))
             )
         ).one()
     await engine.dispose()

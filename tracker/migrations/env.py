@@ -18,16 +18,49 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    # outside any transaction, where SQLite ignores the pragma; on the driver's connection,
+    # since SQLAlchemy would first begin one
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
 def _configure(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        # SQLite cannot ALTER most things in place; batch mode copies the table instead
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    # SQLite cannot ALTER most things in place: batch mode copies a table and drops the
+    # old one, and with foreign keys enforced that drop fails as soon as another table's
+    # rows point at it (events at their shipment). The steps SQLite's documentation gives
+    # for such changes: enforcement off, the change, a check of every key, enforcement on.
+    switched = sqlite and not connection.in_transaction()
+    if switched:
+        _sqlite_foreign_keys(connection, on=False)
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose foreign key points nowhere: {broken[:5]}")
+    except BaseException:
+        if switched and connection.in_transaction():
+            connection.rollback()
+        raise
+    finally:
+        if switched:
+            # the pragma must not outlive the migration on a pooled connection; it takes
+            # effect only between transactions, so what the migrations left open ends here
+            if connection.in_transaction():
+                connection.commit()
+            _sqlite_foreign_keys(connection, on=True)
 
 
 async def _run_async(url: str) -> None:

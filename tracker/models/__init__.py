@@ -3,7 +3,7 @@
 from tracker.models.alert import Alert, Notification
 from tracker.models.declaration import Declaration, DeclarationLine
 from tracker.models.seller import ApiKey, AuditLog, IdempotencyRecord, Seller, SellerKind
-from tracker.models.shipment import Order, Shipment, TrackingEvent
+from tracker.models.shipment import Order, PollSchedule, Shipment, TrackingEvent
 from tracker.models.types import UTCDateTime, new_id
 from tracker.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -16,6 +16,7 @@ __all__ = [
     "IdempotencyRecord",
     "Notification",
     "Order",
+    "PollSchedule",
     "Seller",
     "SellerKind",
     "Shipment",

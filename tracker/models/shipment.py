@@ -17,8 +17,8 @@ CUSTOMS_WAITING_SQLITE = " OR ".join(f"sub_status = '{s}'" for s in CUSTOMS_WAIT
 CUSTOMS_WAITING_POSTGRES = f"sub_status IN ({', '.join(repr(s) for s in CUSTOMS_WAITING)})"
 
 
-#: percent of each PostgreSQL page of shipments filled by inserts (migrations 0004, 0007)
-SHIPMENTS_FILLFACTOR = 50
+#: percent of each PostgreSQL page of the poll schedule filled by inserts (migration 0008)
+POLL_SCHEDULE_FILLFACTOR = 50
 
 
 class Order(SQLModel, table=True):
@@ -41,13 +41,6 @@ class Shipment(SQLModel, table=True):
         Index("ix_shipments_seller_created", "seller_id", "created_at", "id"),
         Index("ix_shipments_seller_tracking", "seller_id", "tracking_number"),
         Index("ix_shipments_seller_status", "seller_id", "status"),
-        # the poller's claim query: active shipments by due time
-        Index(
-            "ix_shipments_due",
-            "next_poll_at",
-            postgresql_where=text("next_poll_at IS NOT NULL"),
-            sqlite_where=text("next_poll_at IS NOT NULL"),
-        ),
         Index("ix_shipments_active_status", "active", "status", "last_event_at"),
         # alert rules (tracker/alerts.py): each rule is a range scan on one of these
         Index("ix_shipments_active_status_created", "active", "status", "created_at"),
@@ -75,12 +68,6 @@ class Shipment(SQLModel, table=True):
             "eta_latest",
             "eta_latest_end",
         ),
-        # every poll updates its shipment row twice (the claim, then the result). With room
-        # left on each page, PostgreSQL can write an update that changes no indexed column
-        # (the claim's lease) beside the old row, without new entries in the 17 indexes.
-        # A claim takes most rows of a page at once (they were created, and fall due,
-        # together): at 70% only a third found room, at 50% all do (`bench/pg_fillfactor.py`)
-        {"postgresql_with": {"fillfactor": SHIPMENTS_FILLFACTOR}},
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -115,19 +102,13 @@ class Shipment(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     first_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: when customs processing began, for the customs_held rule and dwell analytics
     customs_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
-    #: polling state; NULL next_poll_at means no more polling
+    #: still polled (its `PollSchedule` has a due time)
     active: bool = Field(default=True)
-    next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    lease_owner: str | None = Field(default=None, max_length=64)
-    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    poll_count: int = 0
-    poll_errors: int = 0
     confirmed_terminal: bool = False
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stop_reason: str | None = Field(default=None, max_length=64)
@@ -142,6 +123,38 @@ class Shipment(SQLModel, table=True):
     notify_opt_out: bool = False
     received_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pii_erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PollSchedule(SQLModel, table=True):
+    """When a shipment is polled next and which worker holds it: one row a shipment.
+
+    Every poll writes these columns, most polls nothing else (the carrier's answer is the
+    one already stored). On `shipments` each such write added an entry to all 17 of its
+    indexes on PostgreSQL, since the due time is indexed; here it touches two.
+    """
+
+    __tablename__ = "poll_schedule"
+    __table_args__ = (
+        # the poller's claim query: shipments by due time; NULL means no more polling
+        Index(
+            "ix_poll_schedule_due",
+            "next_poll_at",
+            postgresql_where=text("next_poll_at IS NOT NULL"),
+            sqlite_where=text("next_poll_at IS NOT NULL"),
+        ),
+        # a cycle claims shipments that fell due together and share pages; with room left on
+        # each page PostgreSQL writes the lease (no indexed column) beside the old row
+        # version, without index entries (a HOT update; `bench/pg_fillfactor.py`)
+        {"postgresql_with": {"fillfactor": POLL_SCHEDULE_FILLFACTOR}},
+    )
+
+    shipment_id: str = Field(primary_key=True, foreign_key="shipments.id", max_length=40)
+    next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    poll_count: int = 0
+    poll_errors: int = 0
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class TrackingEvent(SQLModel, table=True):

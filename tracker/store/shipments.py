@@ -18,6 +18,7 @@ from tracker.models import (
     Alert,
     Notification,
     Order,
+    PollSchedule,
     Shipment,
     TrackingEvent,
     WebhookDelivery,
@@ -27,6 +28,7 @@ from tracker.models import (
 from tracker.store import ConflictError, NotFoundError, Page, decode_cursor, encode_cursor
 from tracker.store.notifications import notification_row
 from tracker.store.outbox import enabled_endpoints, message_rows
+from tracker.store.tracking import schedule_row
 
 AGGREGATOR = "17track"
 
@@ -164,6 +166,7 @@ async def create_shipments(
     if new_orders:
         await conn.execute(insert(Order), new_orders)
     await conn.execute(insert(Shipment), rows)
+    await conn.execute(insert(PollSchedule), [schedule_row(row["id"], now) for row in rows])
     messages: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
@@ -230,10 +233,7 @@ def _new_row(seller_id: str, order_id: str, new: NewShipment, now: datetime) -> 
         "promised_delivery": new.promised_delivery,
         "created_at": now,
         "updated_at": now,
-        "next_poll_at": now,
         "active": True,
-        "poll_count": 0,
-        "poll_errors": 0,
         "confirmed_terminal": False,
         "replaces_id": new.replaces,
         # the shipment.created message below is sequence 1
@@ -369,7 +369,7 @@ def shipment_view(
             "source": s.eta_source,
         },
         "signed_by": s.signed_by,
-        "tracking_active": s.next_poll_at is not None and s.stopped_at is None,
+        "tracking_active": s.active and s.stopped_at is None,
         "stop_reason": s.stop_reason,
         "replaces": s.replaces_id,
         "received_confirmed_at": _iso(s.received_confirmed_at),

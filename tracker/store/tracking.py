@@ -1,8 +1,9 @@
 """Queries of the tracking engine: claiming due shipments, timelines, lane statistics.
 
-Claims are the coordination point between worker processes: on PostgreSQL rows are taken
-with `FOR UPDATE SKIP LOCKED`; on SQLite the caller holds the write lock from the start of
-the transaction (`tracker.db.write_transaction`), so two processes never claim one row.
+Claims are the coordination point between worker processes: on PostgreSQL rows of
+`poll_schedule` are taken with `FOR UPDATE SKIP LOCKED`; on SQLite the caller holds the
+write lock from the start of the transaction (`tracker.db.write_transaction`), so two
+processes never claim one row.
 
 The poll path works on Core rows (`Due`, `PollState`), not ORM objects: a batch is read
 with one query per table and written back with one executemany per table.
@@ -25,7 +26,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from carriers.base import CarrierEvent, Location, TimeBasis
 from carriers.status import Status, SubStatus
-from tracker.models import Notification, Shipment, TrackingEvent, WebhookDelivery, WebhookMessage
+from tracker.models import (
+    Notification,
+    PollSchedule,
+    Shipment,
+    TrackingEvent,
+    WebhookDelivery,
+    WebhookMessage,
+)
 from tracker.models.types import utc_from_stored
 from tracker.store import bulk
 
@@ -35,6 +43,7 @@ LANE_SAMPLE_LIMIT = 500
 IN_CHUNK = 2000
 
 SHIPMENTS = cast(Table, Shipment.__table__)  # type: ignore[attr-defined]
+SCHEDULE = cast(Table, PollSchedule.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(Table, TrackingEvent.__table__)  # type: ignore[attr-defined]
 NOTIFICATIONS = cast(Table, Notification.__table__)  # type: ignore[attr-defined]
 MESSAGES = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
@@ -66,6 +75,16 @@ class Due:
 
 
 _DUE_COLUMNS = tuple(f.name for f in fields(Due))
+#: the columns a poll reads from `poll_schedule`; the rest come from `shipments`
+SCHEDULE_COLUMNS = frozenset(c.name for c in SCHEDULE.c if c.name != "shipment_id")
+
+
+def _polling_column(name: str) -> Any:
+    return SCHEDULE.c[name] if name in SCHEDULE_COLUMNS else SHIPMENTS.c[name]
+
+
+def _joined() -> Any:
+    return SCHEDULE.join(SHIPMENTS, SHIPMENTS.c.id == SCHEDULE.c.shipment_id)
 
 
 def _due(row: Any) -> Due:
@@ -142,15 +161,19 @@ WRITTEN_COLUMNS: tuple[str, ...] = (
     "poll_digest",
     "confirmed_terminal",
     "active",
+    "sequence",
+)
+#: what a poll writes to its `poll_schedule` row: every poll changes them
+WRITTEN_SCHEDULE: tuple[str, ...] = (
     "next_poll_at",
     "lease_owner",
     "lease_until",
     "poll_count",
     "poll_errors",
     "last_polled_at",
-    "sequence",
 )
 _written = attrgetter(*WRITTEN_COLUMNS)
+_written_schedule = attrgetter(*WRITTEN_SCHEDULE)
 _loaded = itemgetter(*(_STATE_COLUMNS.index(name) for name in WRITTEN_COLUMNS))
 
 
@@ -158,23 +181,27 @@ async def claim_due(
     session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
 ) -> list[Due]:
     """Lease up to `limit` shipments due at `now` whose lease is free or expired."""
-    t = SHIPMENTS.c
+    p = SCHEDULE.c
     query = (
-        core_select(*(t[name] for name in _DUE_COLUMNS))
+        core_select(*(_polling_column(name) for name in _DUE_COLUMNS))
+        .select_from(_joined())
         .where(
-            t.next_poll_at.is_not(None),
-            t.next_poll_at <= now,
-            or_(t.lease_until.is_(None), t.lease_until < now),
+            p.next_poll_at.is_not(None),
+            p.next_poll_at <= now,
+            or_(p.lease_until.is_(None), p.lease_until < now),
         )
-        .order_by(t.next_poll_at)
+        .order_by(p.next_poll_at)
         .limit(limit)
     )
     conn = await session.connection()
     if _is_postgres(conn):
-        query = query.with_for_update(skip_locked=True)
+        # the shipment rows are only read: another transaction may be writing one
+        query = query.with_for_update(skip_locked=True, of=SCHEDULE)
     rows = [_due(r) for r in await conn.execute(query)]
     for chunk in _chunks([r.id for r in rows]):
-        await conn.execute(update(SHIPMENTS).where(t.id.in_(chunk)).values(lease_owner=owner, lease_until=lease_until))
+        await conn.execute(
+            update(SCHEDULE).where(p.shipment_id.in_(chunk)).values(lease_owner=owner, lease_until=lease_until)
+        )
     return rows
 
 
@@ -184,12 +211,15 @@ async def lock_leased(conn: AsyncConnection, ids: Sequence[str], owner: str | No
     With `owner`, only rows whose lease this worker still holds: a worker that lost its
     lease (it stalled past expiry and another took over) must not write stale results.
     """
-    t = SHIPMENTS.c
     out: list[PollState] = []
     for chunk in _chunks(ids):
-        query = core_select(*(t[name] for name in _STATE_COLUMNS)).where(t.id.in_(chunk))
+        query = (
+            core_select(*(_polling_column(name) for name in _STATE_COLUMNS))
+            .select_from(_joined())
+            .where(SCHEDULE.c.shipment_id.in_(chunk))
+        )
         if owner is not None:
-            query = query.where(t.lease_owner == owner)
+            query = query.where(SCHEDULE.c.lease_owner == owner)
         if _is_postgres(conn):
             query = query.with_for_update()
         # columns are selected in field order
@@ -202,27 +232,32 @@ async def lock_leased(conn: AsyncConnection, ids: Sequence[str], owner: str | No
 
 
 async def update_polled(conn: AsyncConnection, states: Sequence[PollState]) -> None:
-    """Write back what polls changed.
+    """Write back what polls changed: every schedule row, and the shipments whose tracking
+    changed (most polls find what is already stored, and leave their shipment alone).
 
-    PostgreSQL: one statement writing every written column (an UPDATE rewrites the whole
-    row there anyway). SQLite maintains only the indexes that cover a column in the SET list,
-    so there rows are grouped by the columns that really changed, one executemany a group:
-    a routine poll then touches the due-time index, not the dozen status and ETA indexes.
+    PostgreSQL: one statement writing every written column of the changed shipments (an
+    UPDATE rewrites the whole row there anyway). SQLite maintains only the indexes that
+    cover a column in the SET list, so there rows are grouped by the columns that really
+    changed, one executemany a group: a status index is touched only when a status changed.
     """
     if not states:
         return
-    if _is_postgres(conn):
-        rows = [{"id": s.id, **dict(zip(WRITTEN_COLUMNS, _written(s), strict=True))} for s in states]
-        await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
-        return
+    schedule = [{"shipment_id": s.id, **dict(zip(WRITTEN_SCHEDULE, _written_schedule(s), strict=True))} for s in states]
+    await bulk.update_rows(conn, SCHEDULE, schedule, key="shipment_id")
+    postgres = _is_postgres(conn)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for s in states:
-        row = {"id": s.id}
-        for name, value, was in zip(WRITTEN_COLUMNS, _written(s), s.loaded, strict=True):
-            if value != was:
-                row[name] = value
-        if len(row) > 1:
-            groups.setdefault(tuple(row), []).append(row)
+        values = _written(s)
+        if values == s.loaded:
+            continue
+        if postgres:
+            row = {"id": s.id, **dict(zip(WRITTEN_COLUMNS, values, strict=True))}
+        else:
+            row = {"id": s.id}
+            for name, value, was in zip(WRITTEN_COLUMNS, values, s.loaded, strict=True):
+                if value != was:
+                    row[name] = value
+        groups.setdefault(tuple(row), []).append(row)
     for rows in groups.values():
         await bulk.update_rows(conn, SHIPMENTS, rows, key="id")
 
@@ -347,7 +382,7 @@ async def reschedule(
 
     `plans` holds (shipment id, next poll, whether the attempt failed).
     """
-    t = SHIPMENTS.c
+    p = SCHEDULE.c
     params: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for shipment_id, at, failed in plans:
         params[failed].append({"b_id": shipment_id, "b_owner": owner, "next_poll_at": at})
@@ -357,16 +392,26 @@ async def reschedule(
             continue
         values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
         if failed:
-            values["poll_errors"] = t.poll_errors + 1
-        stmt = update(SHIPMENTS).where(t.id == bindparam("b_id"), t.lease_owner == bindparam("b_owner")).values(values)
+            values["poll_errors"] = p.poll_errors + 1
+        stmt = (
+            update(SCHEDULE)
+            .where(p.shipment_id == bindparam("b_id"), p.lease_owner == bindparam("b_owner"))
+            .values(values)
+        )
         await conn.execute(stmt, rows)
+
+
+async def set_next_poll(session: AsyncSession, shipment_id: str, at: datetime | None) -> None:
+    """Poll a shipment at `at` (None: no more); the caller sets `Shipment.active` to match."""
+    p = SCHEDULE.c
+    await session.exec(update(SCHEDULE).where(p.shipment_id == shipment_id).values(next_poll_at=at))  # type: ignore[call-overload]
 
 
 async def release_leases(session: AsyncSession, owner: str) -> int:
     """Free every lease `owner` holds (graceful shutdown); the shipments stay due."""
     result = await session.exec(
-        update(Shipment)
-        .where(col(Shipment.lease_owner) == owner)
+        update(PollSchedule)
+        .where(col(PollSchedule.lease_owner) == owner)
         .values(lease_owner=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -398,7 +443,11 @@ async def shipments_by_number(session: AsyncSession, numbers: Sequence[str]) -> 
     conn = await session.connection()
     out: list[Due] = []
     for chunk in _chunks(numbers):
-        query = core_select(*(t[name] for name in _DUE_COLUMNS)).where(t.tracking_number.in_(chunk))
+        query = (
+            core_select(*(_polling_column(name) for name in _DUE_COLUMNS))
+            .select_from(_joined())
+            .where(t.tracking_number.in_(chunk))
+        )
         out.extend(_due(r) for r in await conn.execute(query))
     return out
 
@@ -448,15 +497,19 @@ async def insert_bulk_shipments(
                 "created_at": now,
                 "updated_at": now,
                 "active": True,
-                "next_poll_at": now,
-                "poll_count": 0,
-                "poll_errors": 0,
                 "confirmed_terminal": False,
                 "sequence": 0,
                 "notify_opt_out": False,
             }
         )
     for start in range(0, len(ships), 2000):
+        part = ships[start : start + 2000]
         await session.exec(insert(Order), params=orders[start : start + 2000])  # type: ignore[call-overload]
-        await session.exec(insert(Shipment), params=ships[start : start + 2000])  # type: ignore[call-overload]
+        await session.exec(insert(Shipment), params=part)  # type: ignore[call-overload]
+        await session.exec(insert(PollSchedule), params=[schedule_row(s["id"], now) for s in part])  # type: ignore[call-overload]
     return [s["id"] for s in ships]
+
+
+def schedule_row(shipment_id: str, due: datetime | None) -> dict[str, Any]:
+    """The `poll_schedule` row of a new shipment, first polled at `due`."""
+    return {"shipment_id": shipment_id, "next_poll_at": due, "poll_count": 0, "poll_errors": 0}

@@ -16,6 +16,7 @@ from tracker.store import ConflictError, NotFoundError
 from tracker.store import idempotency as idem
 from tracker.store import sellers as seller_store
 from tracker.store import shipments as store
+from tracker.store import tracking as tracking_store
 from tracker.store.outbox import enqueue
 from tracker.store.sellers import Principal
 from tracker.web.api.schemas import ListFilters, ShipmentBatch, ShipmentCreate, ShipmentUpdate
@@ -199,7 +200,9 @@ async def update(request: web.Request) -> web.Response:
             shipment.carrier = body.carrier
             shipment.carrier_candidates = [body.carrier]
             if shipment.stopped_at is None:
-                shipment.next_poll_at = now
+                # the new carrier may know what the old one did not, whatever the status
+                await tracking_store.set_next_poll(session, shipment.id, now)
+                shipment.active = True
         if "promised_delivery" in body.model_fields_set and body.promised_delivery != shipment.promised_delivery:
             changes["promised_delivery"] = [str(shipment.promised_delivery), str(body.promised_delivery)]
             shipment.promised_delivery = body.promised_delivery
@@ -240,7 +243,7 @@ async def stop(request: web.Request) -> web.Response:
         if shipment.stopped_at is None:
             shipment.stopped_at = now
             shipment.stop_reason = "stopped_by_seller"
-            shipment.next_poll_at = None
+            await tracking_store.set_next_poll(session, shipment.id, None)
             shipment.active = False
             shipment.updated_at = now
             session.add(shipment)
@@ -267,7 +270,7 @@ async def refresh(request: web.Request) -> web.Response:
             raise Problem(404, "not-found", "No such shipment.") from err
         if shipment.stopped_at is not None:
             raise Problem(409, "tracking-stopped", "Tracking of this shipment was stopped.")
-        shipment.next_poll_at = now
+        await tracking_store.set_next_poll(session, shipment.id, now)
         shipment.active = True
         session.add(shipment)
         await session.commit()
