@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlmodel import select
 
 from tests.conftest import Account, FakeClock, shipment_body
+from tracker import keys
+from tracker.models import PollSchedule, Shipment
+from tracker.store import tracking as tracking_store
 
 
 async def post(client: TestClient, account: Account, path: str, body: Any, **headers: str) -> Any:  # type: ignore[type-arg]
@@ -184,3 +190,53 @@ async def test_update_and_stop(client: TestClient, seller: Account) -> None:  # 
     assert (await stopped.json())["tracking_active"] is False
     refresh = await client.post(f"/v1/shipments/{created['id']}/refresh", headers=seller.headers)
     assert refresh.status == 409
+
+
+async def _schedule(app: web.Application, shipment_id: str) -> tuple[datetime | None, bool]:
+    """(next poll, shipments.active) as stored."""
+    async with app[keys.SESSIONMAKER]() as session:
+        due = (await session.exec(select(PollSchedule).where(PollSchedule.shipment_id == shipment_id))).one()
+        shipment = (await session.exec(select(Shipment).where(Shipment.id == shipment_id))).one()
+    return due.next_poll_at, shipment.active
+
+
+async def test_carrier_change_refresh_and_stop_set_the_poll_schedule(
+    client: TestClient,  # type: ignore[type-arg]
+    app: web.Application,
+    seller: Account,
+    clock: FakeClock,
+) -> None:
+    created = await (await post(client, seller, "/v1/shipments", shipment_body(61))).json()
+    sid = created["id"]
+    assert await _schedule(app, sid) == (clock(), True)
+    # polled, delivered, stopped polling: as the poller leaves a delivered parcel
+    async with app[keys.SESSIONMAKER]() as session:
+        await tracking_store.set_next_poll(session, sid, None)
+        shipment = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
+        shipment.active, shipment.status = False, "delivered"
+        session.add(shipment)
+        await session.commit()
+    clock.advance(hours=1)
+    refreshed = await client.post(f"/v1/shipments/{sid}/refresh", headers=seller.headers)
+    assert refreshed.status == 202
+    assert (await refreshed.json())["next_poll_at"] == clock().isoformat()
+    assert await _schedule(app, sid) == (clock(), True)
+    assert (await (await client.get(f"/v1/shipments/{sid}", headers=seller.headers)).json())["tracking_active"]
+
+    async with app[keys.SESSIONMAKER]() as session:
+        await tracking_store.set_next_poll(session, sid, clock() + timedelta(hours=4))
+        await session.commit()
+    clock.advance(hours=1)
+    changed = await client.patch(f"/v1/shipments/{sid}", json={"carrier": "dhl"}, headers=seller.headers)
+    assert changed.status == 200
+    # the new carrier is asked at once
+    assert await _schedule(app, sid) == (clock(), True)
+
+    stopped = await client.post(f"/v1/shipments/{sid}/stop", headers=seller.headers)
+    assert (await stopped.json())["tracking_active"] is False
+    assert await _schedule(app, sid) == (None, False)
+    async with app[keys.SESSIONMAKER]() as session:
+        claimed = await tracking_store.claim_due(
+            session, now=clock() + timedelta(days=1), owner="test", lease_until=clock() + timedelta(days=2), limit=10
+        )
+    assert sid not in {d.id for d in claimed}

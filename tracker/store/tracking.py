@@ -84,7 +84,9 @@ def _polling_column(name: str) -> Any:
 
 
 def _joined() -> Any:
-    return SCHEDULE.join(SHIPMENTS, SHIPMENTS.c.id == SCHEDULE.c.shipment_id)
+    # PostgreSQL locks a joined row's tables in FROM order (FOR UPDATE): shipments first,
+    # as the API's writes do (`set_next_poll`), so the two never wait on each other in a cycle
+    return SHIPMENTS.join(SCHEDULE, SCHEDULE.c.shipment_id == SHIPMENTS.c.id)
 
 
 def _due(row: Any) -> Due:
@@ -403,6 +405,8 @@ async def reschedule(
 
 async def set_next_poll(session: AsyncSession, shipment_id: str, at: datetime | None) -> None:
     """Poll a shipment at `at` (None: no more); the caller sets `Shipment.active` to match."""
+    # the shipment row's changes first: rows are locked shipments first (`_joined`)
+    await session.flush()
     p = SCHEDULE.c
     await session.exec(update(SCHEDULE).where(p.shipment_id == shipment_id).values(next_poll_at=at))  # type: ignore[call-overload]
 
