@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -404,3 +406,33 @@ async def test_postgresql_outbox_payloads_compress_with_lz4(db_settings: Databas
     assert downgraded == ""
     assert created == "l"
     assert stored == "lz4"
+
+
+async def test_sqlite_upgrade_with_a_dangling_key_fails_whole(tmp_path: Path) -> None:
+    """Migrations run with key enforcement off; the keys are checked before the commit, and
+    a failed check leaves the database as it was (one transaction for the whole upgrade)."""
+    engine = engine_for(DatabaseSettings(url=f"sqlite:///{tmp_path / 'dangling.db'}"))
+
+    def version(conn: Any) -> str:
+        return str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one())
+
+    try:
+        await upgrade_engine(engine, "0007")
+        # an event of a shipment that does not exist, as a database written without key
+        # enforcement could hold (a plain sqlite3 connection enforces none)
+        with closing(sqlite3.connect(tmp_path / "dangling.db")) as db, db:
+            db.execute(
+                "INSERT INTO tracking_events (shipment_id, fingerprint, occurred_at, time_basis, local_time,"
+                " status, sub_status, raw_code, description, provider, recorded_at) VALUES ('shp_gone', 'fp',"
+                " '2026-03-01 10:00:00', 'utc', 'x', 'in_transit', 'other', 'X', 'scan', 'fedex',"
+                " '2026-03-01 10:00:00')"
+            )
+        with pytest.raises(RuntimeError, match="foreign key points nowhere"):
+            await upgrade_engine(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(version) == "0007"
+            assert "poll_schedule" not in await conn.run_sync(lambda c: inspect(c).get_table_names())
+            assert "next_poll_at" in {c["name"] for c in await conn.run_sync(_shipment_columns)}
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
+    finally:
+        await engine.dispose()

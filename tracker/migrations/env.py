@@ -8,11 +8,10 @@ from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import tracker.models  # noqa: F401  (registers the tables)
-from tracker.db import async_url
+from tracker.db import create_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -43,6 +42,9 @@ def _configure(connection: Connection) -> None:
             target_metadata=target_metadata,
             render_as_batch=sqlite,
             compare_type=True,
+            # SQLite's DDL is transactional too (our connections issue BEGIN themselves): an
+            # upgrade commits whole, after the key check below, or not at all
+            transactional_ddl=True,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -64,7 +66,9 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(async_url(url))
+    # the service's own engine set-up: on SQLite, transactions begun by BEGIN as Alembic
+    # asks, and the foreign-key pragma `_configure` switches
+    engine = create_engine(url)
     async with engine.connect() as conn:
         await conn.run_sync(_configure)
         await conn.commit()
