@@ -110,60 +110,57 @@ OLD_SHIPMENTS = Table(
 )
 
 
+async def _seller(engine: Any, name: str, now: datetime) -> str:
+    async with create_sessionmaker(engine)() as session:
+        seller = await sellers.create_seller(session, name, now=now)
+        await session.commit()
+    return str(seller.id)
+
+
+async def _old_shipment(conn: Any, seller_id: str, key: str, now: datetime, **polling: Any) -> None:
+    """An order and its shipment as stored before 0008, polling columns on the shipment."""
+    await conn.execute(
+        insert(Order).values(
+            id=f"ord_{key}", seller_id=seller_id, order_number=f"O-{key}", customer_key="k", items=[], created_at=now
+        )
+    )
+    await conn.execute(
+        insert(OLD_SHIPMENTS).values(
+            id=f"shp_{key}",
+            seller_id=seller_id,
+            order_id=f"ord_{key}",
+            order_number=f"O-{key}",
+            tracking_number=f"FX{key}",
+            carrier="fedex",
+            carrier_candidates=["fedex"],
+            status="in_transit",
+            sub_status="other",
+            public_token=f"tok_{key}",
+            customer_locale="en",
+            dest_country="US",
+            created_at=now,
+            updated_at=now,
+            active=True,
+            confirmed_terminal=False,
+            sequence=2,
+            notify_opt_out=False,
+            **{"poll_count": 0, "poll_errors": 0, **polling},
+        )
+    )
+
+
 async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings: DatabaseSettings) -> None:
     """0003 adds a nullable column in place: the shipments already stored keep every value."""
     engine = engine_for(db_settings)
 
-    def columns(conn: Any) -> set[str]:
-        return {c["name"] for c in inspect(conn).get_columns("shipments")}
-
     now = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
     try:
         await upgrade_engine(engine, "0002")
-        async with create_sessionmaker(engine)() as session:
-            seller = await sellers.create_seller(session, "Migrations", now=now)
-            await session.commit()
+        seller_id = await _seller(engine, "Migrations", now)
         async with engine.begin() as conn:
-            await conn.execute(
-                insert(Order),
-                [
-                    {
-                        "id": "ord_m",
-                        "seller_id": seller.id,
-                        "order_number": "M-1",
-                        "customer_key": "k",
-                        "items": [],
-                        "created_at": now,
-                    }
-                ],
-            )
-            await conn.execute(
-                insert(OLD_SHIPMENTS).values(
-                    id="shp_m",
-                    seller_id=seller.id,
-                    order_id="ord_m",
-                    order_number="M-1",
-                    tracking_number="FX1",
-                    carrier="fedex",
-                    carrier_candidates=["fedex"],
-                    status="in_transit",
-                    sub_status="other",
-                    public_token="tok_m",
-                    customer_locale="en",
-                    dest_country="US",
-                    created_at=now,
-                    updated_at=now,
-                    active=True,
-                    next_poll_at=now,
-                    poll_count=3,
-                    poll_errors=0,
-                    confirmed_terminal=False,
-                    sequence=2,
-                    notify_opt_out=False,
-                )
-            )
+            await _old_shipment(conn, seller_id, "m", now, next_poll_at=now, poll_count=3)
         async with engine.connect() as conn:
-            assert "poll_digest" not in await conn.run_sync(columns)
+            assert "poll_digest" not in {c["name"] for c in await conn.run_sync(_shipment_columns)}
         await upgrade_engine(engine)
         async with create_sessionmaker(engine)() as session:
             shipment = (await session.exec(select(Shipment).where(Shipment.id == "shp_m"))).one()
@@ -177,7 +174,7 @@ async def test_poll_digest_column_added_and_dropped_keeping_the_rows(db_settings
             await conn.run_sync(_downgrade, "0002")
             await conn.commit()
         async with engine.connect() as conn:
-            assert "poll_digest" not in await conn.run_sync(columns)
+            assert "poll_digest" not in {c["name"] for c in await conn.run_sync(_shipment_columns)}
             count = await conn.exec_driver_sql("SELECT poll_count FROM shipments WHERE id = 'shp_m'")
             assert count.scalar_one() == 3
         await upgrade_engine(engine)
@@ -209,35 +206,10 @@ async def test_polling_columns_move_to_poll_schedule_and_back(db_settings: Datab
     stopped = {name: None for name in polling} | {"poll_count": 1, "poll_errors": 0}
     try:
         await upgrade_engine(engine, "0007")
-        async with create_sessionmaker(engine)() as session:
-            seller = await sellers.create_seller(session, "Schedule", now=now)
-            await session.commit()
+        seller_id = await _seller(engine, "Schedule", now)
         async with engine.begin() as conn:
-            await conn.execute(
-                insert(Order),
-                [
-                    {
-                        "id": f"ord_{i}",
-                        "seller_id": seller.id,
-                        "order_number": f"S-{i}",
-                        "customer_key": "k",
-                        "items": [],
-                        "created_at": now,
-                    }
-                    for i in (1, 2)
-                ],
-            )
-            for i, values in ((1, polling), (2, stopped)):
-                await conn.exec_driver_sql(
-                    "INSERT INTO shipments (id, seller_id, order_id, order_number, tracking_number, carrier,"
-                    " carrier_candidates, status, sub_status, public_token, customer_locale, dest_country,"
-                    " created_at, updated_at, active, confirmed_terminal, sequence, notify_opt_out, poll_count,"
-                    " poll_errors)"
-                    f" VALUES ('shp_{i}', '{seller.id}', 'ord_{i}', 'S-{i}', 'FX{i}', 'fedex', '[]', 'in_transit',"
-                    f" 'other', 'tok_{i}', 'en', 'US', '2026-03-01 00:00:00', '2026-03-01 00:00:00', true, false, 0,"
-                    " false, 0, 0)"
-                )
-                await conn.execute(OLD_SHIPMENTS.update().where(OLD_SHIPMENTS.c.id == f"shp_{i}").values(values))
+            for key, values in (("1", polling), ("2", stopped)):
+                await _old_shipment(conn, seller_id, key, now, **values)
             # an event points at the shipment: on SQLite, copying the table to drop columns
             # must not trip over it
             await conn.exec_driver_sql(

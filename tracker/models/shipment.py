@@ -129,8 +129,9 @@ class PollSchedule(SQLModel, table=True):
     """When a shipment is polled next and which worker holds it: one row a shipment.
 
     Every poll writes these columns, most polls nothing else (the carrier's answer is the
-    one already stored). On `shipments` each such write added an entry to all 17 of its
-    indexes on PostgreSQL, since the due time is indexed; here it touches two.
+    one already stored). On `shipments`, where they were until migration 0008, each such
+    write added an entry to every one of its 17 indexes on PostgreSQL, since the due time is
+    indexed; here it touches two.
     """
 
     __tablename__ = "poll_schedule"
