@@ -500,6 +500,10 @@ def print_share(run: dict[str, Any]) -> None:
         print_phases(run["phases"], round(run["rate"] * run["seconds"]), run["seconds"])
 
 
+#: the scale-out the tracking engine aims at: two PostgreSQL workers against one
+SCALING_TARGET = 1.6
+
+
 def print_scaling(label: str, one: dict[str, float], two: dict[str, float]) -> None:
     """Two workers' rate over one's, as its two factors: the machine cores they kept busy,
     and how much machine CPU each refresh took (rate = busy cores / CPU a refresh)."""
@@ -511,6 +515,12 @@ def print_scaling(label: str, one: dict[str, float], two: dict[str, float]) -> N
         f"postgresql, {label}: two workers {two['rate'] / one['rate']:.2f}x one = {cores:.2f}x the busy cores"
         f" ({one['busy_cores']:.2f} -> {two['busy_cores']:.2f} of {os.cpu_count()})"
         f" x {cheaper:.2f}x for the CPU a refresh ({one['machine_cpu_ms']:.2f} -> {two['machine_cpu_ms']:.2f} ms)"
+    )
+    # two workers at SCALING_TARGET times one worker's rate, on all of this machine's cores
+    needed = 1000 * (os.cpu_count() or 1) / (SCALING_TARGET * one["rate"])
+    print(
+        f"  {SCALING_TARGET}x one worker on {os.cpu_count()} cores takes at most {needed:.2f} ms of machine CPU a"
+        f" refresh with two workers, against {two['machine_cpu_ms']:.2f} ms measured"
     )
 
 
