@@ -102,7 +102,8 @@ class Rig:
 
     async def due_now(self, shipment_id: str) -> None:
         async with self.sm() as session:
-            await tracking_store.set_next_poll(session, shipment_id, self.clock())
+            shipment = (await session.exec(select(Shipment).where(Shipment.id == shipment_id))).one()
+            await tracking_store.set_next_poll(session, shipment, self.clock())
             await session.commit()
 
     async def events(self, shipment_id: str) -> list[TrackingEvent]:
@@ -339,9 +340,8 @@ async def test_stopped_by_seller_is_never_claimed(rig: Rig) -> None:
     sid = await rig.register("FX100000000003", "fedex")
     async with rig.sm() as session:
         row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-        row.stopped_at, row.stop_reason, row.active = rig.clock(), "stopped_by_seller", False
-        session.add(row)
-        await tracking_store.set_next_poll(session, sid, None)
+        row.stopped_at, row.stop_reason = rig.clock(), "stopped_by_seller"
+        await tracking_store.set_next_poll(session, row, None)
         await session.commit()
     assert (await rig.poller().run_once()).claimed == 0
     assert rig.state.lookups[("fedex", "FX100000000003")] == 0
@@ -594,8 +594,8 @@ async def _seed_lane(rig: Rig, transit_days: list[float]) -> None:
         )
         for sid, days in zip(ids, transit_days, strict=True):
             row = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-            row.origin_country, row.status, row.active = "CN", "delivered", False
-            await tracking_store.set_next_poll(session, sid, None)
+            row.origin_country, row.status = "CN", "delivered"
+            await tracking_store.set_next_poll(session, row, None)
             row.first_event_at = EPOCH - timedelta(days=30)
             row.delivered_at = row.first_event_at + timedelta(days=days)
             session.add(row)

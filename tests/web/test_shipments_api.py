@@ -211,10 +211,9 @@ async def test_carrier_change_refresh_and_stop_set_the_poll_schedule(
     assert await _schedule(app, sid) == (clock(), True)
     # polled, delivered, stopped polling: as the poller leaves a delivered parcel
     async with app[keys.SESSIONMAKER]() as session:
-        await tracking_store.set_next_poll(session, sid, None)
         shipment = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
-        shipment.active, shipment.status = False, "delivered"
-        session.add(shipment)
+        shipment.status = "delivered"
+        await tracking_store.set_next_poll(session, shipment, None)
         await session.commit()
     clock.advance(hours=1)
     refreshed = await client.post(f"/v1/shipments/{sid}/refresh", headers=seller.headers)
@@ -224,7 +223,8 @@ async def test_carrier_change_refresh_and_stop_set_the_poll_schedule(
     assert (await (await client.get(f"/v1/shipments/{sid}", headers=seller.headers)).json())["tracking_active"]
 
     async with app[keys.SESSIONMAKER]() as session:
-        await tracking_store.set_next_poll(session, sid, clock() + timedelta(hours=4))
+        shipment = (await session.exec(select(Shipment).where(Shipment.id == sid))).one()
+        await tracking_store.set_next_poll(session, shipment, clock() + timedelta(hours=4))
         await session.commit()
     clock.advance(hours=1)
     changed = await client.patch(f"/v1/shipments/{sid}", json={"carrier": "dhl"}, headers=seller.headers)

@@ -403,12 +403,14 @@ async def reschedule(
         await conn.execute(stmt, rows)
 
 
-async def set_next_poll(session: AsyncSession, shipment_id: str, at: datetime | None) -> None:
-    """Poll a shipment at `at` (None: no more); the caller sets `Shipment.active` to match."""
+async def set_next_poll(session: AsyncSession, shipment: Shipment, at: datetime | None) -> None:
+    """Poll `shipment` at `at` (None: no more), and mark it active or not to match."""
+    shipment.active = at is not None
+    session.add(shipment)
     # the shipment row's changes first: rows are locked shipments first (`_joined`)
     await session.flush()
     p = SCHEDULE.c
-    await session.exec(update(SCHEDULE).where(p.shipment_id == shipment_id).values(next_poll_at=at))  # type: ignore[call-overload]
+    await session.exec(update(SCHEDULE).where(p.shipment_id == shipment.id).values(next_poll_at=at))  # type: ignore[call-overload]
 
 
 async def release_leases(session: AsyncSession, owner: str) -> int:

@@ -201,8 +201,7 @@ async def update(request: web.Request) -> web.Response:
             shipment.carrier_candidates = [body.carrier]
             if shipment.stopped_at is None:
                 # the new carrier may know what the old one did not, whatever the status
-                shipment.active = True
-                await tracking_store.set_next_poll(session, shipment.id, now)
+                await tracking_store.set_next_poll(session, shipment, now)
         if "promised_delivery" in body.model_fields_set and body.promised_delivery != shipment.promised_delivery:
             changes["promised_delivery"] = [str(shipment.promised_delivery), str(body.promised_delivery)]
             shipment.promised_delivery = body.promised_delivery
@@ -243,10 +242,8 @@ async def stop(request: web.Request) -> web.Response:
         if shipment.stopped_at is None:
             shipment.stopped_at = now
             shipment.stop_reason = "stopped_by_seller"
-            shipment.active = False
             shipment.updated_at = now
-            await tracking_store.set_next_poll(session, shipment.id, None)
-            session.add(shipment)
+            await tracking_store.set_next_poll(session, shipment, None)
             await seller_store.audit(
                 session,
                 seller_id=principal.seller_id,
@@ -270,9 +267,7 @@ async def refresh(request: web.Request) -> web.Response:
             raise Problem(404, "not-found", "No such shipment.") from err
         if shipment.stopped_at is not None:
             raise Problem(409, "tracking-stopped", "Tracking of this shipment was stopped.")
-        shipment.active = True
-        session.add(shipment)
-        await tracking_store.set_next_poll(session, shipment.id, now)
+        await tracking_store.set_next_poll(session, shipment, now)
         await session.commit()
     return web.json_response({"id": shipment.id, "next_poll_at": now.isoformat()}, status=202)
 
