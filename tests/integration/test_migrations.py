@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from alembic import command
@@ -23,9 +24,22 @@ from tracker.models.webhook import LZ4_AVAILABLE
 from tracker.settings import DatabaseSettings
 from tracker.store import sellers
 
+T = TypeVar("T")
+
 
 def _downgrade(conn: Any, revision: str) -> None:
     command.downgrade(alembic_config(connection=conn), revision)
+
+
+async def _read_around_downgrade(engine: Any, read: Callable[[Any], T], revision: str) -> tuple[T, T]:
+    """`read` at the head revision, then after downgrading to `revision` (where it stays)."""
+    await upgrade_engine(engine)
+    async with engine.connect() as conn:
+        upgraded = await conn.run_sync(read)
+        await conn.run_sync(_downgrade, revision)
+        await conn.commit()
+    async with engine.connect() as conn:
+        return upgraded, await conn.run_sync(read)
 
 
 async def test_upgrade_from_empty_matches_models(db_settings: DatabaseSettings) -> None:
@@ -300,13 +314,7 @@ async def test_events_time_index_dropped_and_restored(db_settings: DatabaseSetti
     engine = engine_for(db_settings)
 
     try:
-        await upgrade_engine(engine)
-        async with engine.connect() as conn:
-            upgraded = await conn.run_sync(_event_indexes)
-            await conn.run_sync(_downgrade, "0004")
-            await conn.commit()
-        async with engine.connect() as conn:
-            downgraded = await conn.run_sync(_event_indexes)
+        upgraded, downgraded = await _read_around_downgrade(engine, _event_indexes, "0004")
         await upgrade_engine(engine)
         async with engine.connect() as conn:
             again = await conn.run_sync(_event_indexes)
@@ -337,13 +345,7 @@ async def test_postgresql_outbox_payloads_compress_with_lz4(db_settings: Databas
         async with engine.connect() as conn:
             if not (await conn.exec_driver_sql(LZ4_AVAILABLE)).scalar():
                 pytest.skip("this PostgreSQL server was built without LZ4")
-        await upgrade_engine(engine)
-        async with engine.connect() as conn:
-            upgraded = await conn.run_sync(_payload_compression)
-            await conn.run_sync(_downgrade, "0005")
-            await conn.commit()
-        async with engine.connect() as conn:
-            downgraded = await conn.run_sync(_payload_compression)
+        upgraded, downgraded = await _read_around_downgrade(engine, _payload_compression, "0005")
         await upgrade_engine(engine)
         async with engine.begin() as conn:
             await conn.exec_driver_sql("DROP TABLE webhook_messages CASCADE")
