@@ -229,6 +229,28 @@ def _run_queue_seconds() -> float:
         return 0.0
 
 
+#: rows a worker can be told not to write (`bench/pg_scaling_bound.py`): the functions of
+#: `tracker.store.tracking` that write them
+SKIPPABLE = {
+    "events": ("insert_events",),
+    "outbox": ("insert_outbox", "insert_notifications"),
+}
+
+
+def skip_writes(kinds: list[str]) -> None:
+    """Make this worker process leave out some of a poll's writes, to measure what they cost.
+
+    Only for measuring: a worker that skips them loses data the service needs."""
+    from tracker.store import tracking
+
+    async def nothing(*args: object, **kwargs: object) -> None:
+        return None
+
+    for kind in kinds:
+        for name in SKIPPABLE[kind]:
+            setattr(tracking, name, nothing)
+
+
 async def worker_main(args: argparse.Namespace) -> None:
     from tracker.carrier_registry import build_carriers
     from tracker.db import background_checkpoints, create_sessionmaker, engine_for
@@ -258,6 +280,7 @@ async def worker_main(args: argparse.Namespace) -> None:
                     if k == code
                 }
             )
+        skip_writes(args.skip_writes or [])
         poller = Poller(create_sessionmaker(engine), runtimes, clock=lambda: now, settings=settings.polling)
         settle_gc()  # as `tracker worker` does once started
         phases = Phases() if args.phases else None
@@ -426,6 +449,7 @@ def run_workers(
     *,
     overlap: bool,
     phases: bool = False,
+    skip: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -439,6 +463,7 @@ def run_workers(
         json.dumps(urls),
         *(["--overlap"] if overlap else []),
         *(["--phases"] if phases else []),
+        *(arg for kind in skip for arg in ("--skip-writes", kind)),
     ]
     with share:
         procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE) for _ in range(workers)]
@@ -716,6 +741,7 @@ if __name__ == "__main__":
     parser.add_argument("--db-url", help=argparse.SUPPRESS)
     parser.add_argument("--schema", default="", help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-writes", action="append", choices=sorted(SKIPPABLE), help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.worker:
         from tracker.runtime import run
