@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from carriers.base import CarrierEvent, Location, TimeBasis
@@ -222,6 +223,95 @@ async def test_value_rows_store_what_dict_rows_store(database: DatabaseSettings)
                 stored[e.shipment_id].append(tuple(getattr(e, n) for n in names if n != "shipment_id"))
         assert len(stored["a"]) == len(INSTANTS)
         assert stored["a"] == stored["b"]
+    finally:
+        await engine.dispose()
+
+
+def _event_values(shipment_id: str, fingerprint: str, at: datetime, **changes: Any) -> tuple[Any, ...]:
+    row = {**_event(shipment_id, fingerprint, at), **changes}
+    return tuple(row[n] for n in tracking.EVENT_COLUMNS)
+
+
+async def _stored_events(sessions: Any) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """shipment id -> fingerprint -> the other columns, as the ORM reads them."""
+    out: dict[str, dict[str, tuple[Any, ...]]] = {}
+    async with sessions() as session:
+        for e in await session.exec(select(TrackingEvent)):
+            values = tuple(getattr(e, n) for n in tracking.EVENT_COLUMNS if n not in ("shipment_id", "fingerprint"))
+            out.setdefault(e.shipment_id, {})[e.fingerprint] = values
+    return out
+
+
+async def test_large_event_batches_store_what_small_ones_store(
+    database: DatabaseSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll's batch of events goes in by COPY on PostgreSQL; what it stores, and which rows
+    it skips, are those of the INSERT: a fingerprint already stored or twice in the batch
+    makes the COPY fail, and the INSERT then writes the batch, in the same transaction."""
+    engine = engine_for(database)
+    sessions = create_sessionmaker(engine)
+    now = INSTANTS[2]
+    inserts: list[int] = []
+    run = bulk._run
+
+    async def counted_run(conn: Any, plan: Any, values: list[tuple[Any, ...]]) -> None:
+        inserts.append(len(values))
+        await run(conn, plan, values)
+
+    monkeypatch.setattr(bulk, "_run", counted_run)
+    size = bulk.COPY_MIN_ROWS + 6
+    instants = [INSTANTS[i % len(INSTANTS)] + timedelta(minutes=i) for i in range(size)]
+    places = [{"city": None, "country": None}, {"city": "Köln", "region": "NRW", "postcode": "50667"}]
+
+    def batch(shipment_id: str) -> list[tuple[Any, ...]]:
+        return [
+            _event_values(shipment_id, f"fp{i}", at, utc_offset_minutes=i if i % 3 else None, **places[i % 2])
+            for i, at in enumerate(instants)
+        ]
+
+    postgres = engine.dialect.name == "postgresql"
+    try:
+        seller_id = await _seller_with_orders(sessions, "Copy", ["ord_a", "ord_b", "ord_c"], now)
+        async with engine.begin() as conn:
+            await bulk.insert_rows(conn, SHIPMENTS, [_shipment(i, seller_id, now) for i in ("a", "b", "c")])
+            inserts.clear()
+            # shipment a: row by row, always the INSERT
+            for row in batch("a"):
+                await tracking.insert_events(conn, [row])
+            assert inserts == [1] * size
+            inserts.clear()
+            # shipment b: one batch, by COPY on PostgreSQL
+            await tracking.insert_events(conn, batch("b"))
+            assert inserts == ([] if postgres else [size])
+            inserts.clear()
+            # shipment c: fp0 first, then a batch with fp0 again and fp-twice twice
+            await tracking.insert_events(conn, batch("c")[:1])
+            inserts.clear()
+            clashing = [*batch("c"), _event_values("c", "fp-twice", INSTANTS[0]), _event_values("c", "fp-twice", now)]
+            await tracking.insert_events(conn, clashing)
+            assert inserts == [len(clashing)]  # on PostgreSQL, after the COPY failed
+            # the transaction goes on after the failed COPY
+            assert (await conn.execute(text("SELECT count(*) FROM tracking_events"))).scalar_one() == 3 * size + 1
+        stored = await _stored_events(sessions)
+        assert len(stored["a"]) == size
+        assert stored["b"] == stored["a"]
+        assert {fp: v for fp, v in stored["c"].items() if fp != "fp-twice"} == stored["a"]
+        assert stored["c"]["fp-twice"][0] == INSTANTS[0]  # the first copy is kept
+    finally:
+        await engine.dispose()
+
+
+async def test_a_refused_event_batch_raises_the_databases_error(database: DatabaseSettings) -> None:
+    """A large batch the database refuses for another reason (here an event of no shipment)
+    fails as the INSERT fails, with SQLAlchemy's error, and stores nothing."""
+    engine = engine_for(database)
+    try:
+        rows = [_event_values("nowhere", f"fp{i}", INSTANTS[0]) for i in range(bulk.COPY_MIN_ROWS)]
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await tracking.insert_events(conn, rows)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM tracking_events"))).scalar_one() == 0
     finally:
         await engine.dispose()
 

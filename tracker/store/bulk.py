@@ -8,7 +8,8 @@ the rows. Here a statement is compiled once per (table, columns, dialect) and ev
 is converted by a small per-column function chosen from the column's type. On SQLite the
 rows then go to the driver's `executemany` as tuples; on PostgreSQL a batch goes as one
 statement over `unnest` of one array per column, because the server would otherwise
-start an executor for every row.
+start an executor for every row, and a large batch of `insert_tuples` (a poll's events)
+goes in by COPY.
 
 Values are stored exactly as SQLAlchemy would store them: `tests/integration/test_bulk_writes.py`
 compares the converters with SQLAlchemy's own processors and reads rows back through the
@@ -17,12 +18,14 @@ ORM on both databases.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -31,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.models.types import UTCDateTime, utc_text
 
 Converter = Callable[[Any], Any]
+
+log = logging.getLogger("tracker.store.bulk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +206,36 @@ async def insert_tuples(
     plan = _insert_plan(conn.dialect, table, names, skip_conflicts_on)
     if plan.names != names:
         raise ValueError(f"values of {table.name} must come in table order: {plan.names}")
-    await _run(conn, plan, _converted(plan, rows))
+    values = _converted(plan, rows)
+    if conn.dialect.name == "postgresql" and len(values) >= COPY_MIN_ROWS and await _copied(conn, table, names, values):
+        return
+    await _run(conn, plan, values)
+
+
+#: PostgreSQL: `insert_tuples` batches of at least this many rows go in by COPY. For event
+#: rows, COPY cost the server 18 us a row against 28 us for the INSERT over arrays with
+#: ON CONFLICT, and the worker 5 us against 18 us; it takes three round trips, not one
+COPY_MIN_ROWS = 64
+
+
+async def _copied(conn: AsyncConnection, table: Table, names: tuple[str, ...], values: list[tuple[Any, ...]]) -> bool:
+    """PostgreSQL: COPY the rows in (binary), in a savepoint; True when done.
+
+    COPY has no ON CONFLICT: a row that clashes with a stored one (or another of the batch)
+    on a unique key fails the whole COPY. The savepoint then takes back what it wrote, and
+    False sends the batch to the INSERT, which skips the clashing rows as it always did, or
+    raises, as SQLAlchemy's error, whatever else the server refused.
+    """
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None:
+        return False
+    try:
+        async with conn.begin_nested():
+            await driver.copy_records_to_table(table.name, records=values, columns=names)
+    except asyncpg.PostgresError as err:
+        log.debug("COPY refused, inserting instead", extra={"table": table.name, "error": str(err)})
+        return False
+    return True
 
 
 async def update_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str) -> None:
