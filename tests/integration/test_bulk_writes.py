@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -243,7 +244,7 @@ async def _stored_events(sessions: Any) -> dict[str, dict[str, tuple[Any, ...]]]
 
 
 async def test_large_event_batches_store_what_small_ones_store(
-    database: DatabaseSettings, monkeypatch: pytest.MonkeyPatch
+    database: DatabaseSettings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A poll's batch of events goes in by COPY on PostgreSQL; what it stores, and which rows
     it skips, are those of the INSERT: a fingerprint already stored or twice in the batch
@@ -288,8 +289,10 @@ async def test_large_event_batches_store_what_small_ones_store(
             await tracking.insert_events(conn, batch("c")[:1])
             inserts.clear()
             clashing = [*batch("c"), _event_values("c", "fp-twice", INSTANTS[0]), _event_values("c", "fp-twice", now)]
-            await tracking.insert_events(conn, clashing)
+            with caplog.at_level(logging.DEBUG, logger="tracker.store.bulk"):
+                await tracking.insert_events(conn, clashing)
             assert inserts == [len(clashing)]  # on PostgreSQL, after the COPY failed
+            assert not caplog.records  # a clash is what the INSERT is there for: no warning
             # the transaction goes on after the failed COPY
             assert (await conn.execute(text("SELECT count(*) FROM tracking_events"))).scalar_one() == 3 * size + 1
         stored = await _stored_events(sessions)
@@ -301,15 +304,20 @@ async def test_large_event_batches_store_what_small_ones_store(
         await engine.dispose()
 
 
-async def test_a_refused_event_batch_raises_the_databases_error(database: DatabaseSettings) -> None:
+async def test_a_refused_event_batch_raises_the_databases_error(
+    database: DatabaseSettings, caplog: pytest.LogCaptureFixture
+) -> None:
     """A large batch the database refuses for another reason (here an event of no shipment)
-    fails as the INSERT fails, with SQLAlchemy's error, and stores nothing."""
+    fails as the INSERT fails, with SQLAlchemy's error, and stores nothing; on PostgreSQL the
+    refused COPY is logged, since it is no clash the INSERT would skip."""
     engine = engine_for(database)
     try:
         rows = [_event_values("nowhere", f"fp{i}", INSTANTS[0]) for i in range(bulk.COPY_MIN_ROWS)]
-        with pytest.raises(IntegrityError):
+        with caplog.at_level(logging.WARNING, logger="tracker.store.bulk"), pytest.raises(IntegrityError):
             async with engine.begin() as conn:
                 await tracking.insert_events(conn, rows)
+        refused = [r for r in caplog.records if r.getMessage() == "COPY refused, inserting instead"]
+        assert len(refused) == (1 if engine.dialect.name == "postgresql" else 0)
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM tracking_events"))).scalar_one() == 0
     finally:

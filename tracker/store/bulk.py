@@ -234,8 +234,12 @@ async def _copied(conn: AsyncConnection, table: Table, names: tuple[str, ...], v
     try:
         async with conn.begin_nested():
             await driver.copy_records_to_table(table.name, records=values, columns=names)
+    except asyncpg.UniqueViolationError:
+        return False
     except asyncpg.PostgresError as err:
-        log.debug("COPY refused, inserting instead", extra={"table": table.name, "error": str(err)})
+        # not a clash: the INSERT will likely be refused too, or every such batch pays for
+        # a failed COPY (as with row-level security, which COPY FROM does not support)
+        log.warning("COPY refused, inserting instead", extra={"table": table.name, "error": str(err)})
         return False
     return True
 
