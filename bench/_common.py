@@ -87,6 +87,16 @@ def backend_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def reachable_pg(url: str | None) -> str | None:
+    """The PostgreSQL URL a script measures on (`url`, else `DEFAULT_PG`); None, said on
+    stdout, when no server answers there."""
+    url = url or DEFAULT_PG
+    if await pg_available(url):
+        return url
+    print(f"PostgreSQL at {url} not reachable: nothing measured")
+    return None
+
+
 async def pg_available(url: str = DEFAULT_PG) -> bool:
     try:
         import asyncpg

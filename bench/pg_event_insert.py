@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import DEFAULT_PG, backend_cpu_seconds, figure, pg_available, pg_schema, write  # noqa: E402
+from bench._common import backend_cpu_seconds, figure, pg_schema, reachable_pg, write  # noqa: E402
 from bench.poll import prepare  # noqa: E402
 
 EVENTS_A_SHIPMENT = 12
@@ -72,9 +72,8 @@ async def main(args: argparse.Namespace) -> int:
     from tracker.settings import DatabaseSettings
     from tracker.store import bulk, tracking
 
-    url = args.database_url or DEFAULT_PG
-    if not await pg_available(url):
-        print(f"PostgreSQL at {url} not reachable: nothing measured")
+    url = await reachable_pg(args.database_url)
+    if url is None:
         return 0
     total = 500 if args.quick else 2_000
     copy_min = bulk.COPY_MIN_ROWS

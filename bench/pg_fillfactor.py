@@ -33,12 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import (  # noqa: E402
-    DEFAULT_PG,
     backend_cpu_seconds,
     figure,
-    pg_available,
     pg_dsn,
     pg_schema,
+    reachable_pg,
     write,
 )
 from bench.poll import prepare  # noqa: E402
@@ -145,9 +144,8 @@ def cycle_mean(run: dict[str, float], step: str) -> float:
 
 
 async def main(args: argparse.Namespace) -> int:
-    url = args.database_url or DEFAULT_PG
-    if not await pg_available(url):
-        print(f"PostgreSQL at {url} not reachable: nothing measured")
+    url = await reachable_pg(args.database_url)
+    if url is None:
         return 0
     total = 5_000 if args.quick else 20_000
     runs = {f"schedule_fillfactor_{ff}": await measure(url, "schedule", ff, total) for ff in FILLFACTORS}

@@ -24,12 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import (  # noqa: E402
-    DEFAULT_PG,
     backend_cpu_seconds,
     figure,
-    pg_available,
     pg_dsn,
     pg_schema,
+    reachable_pg,
     write,
 )
 from bench.poll import SIMULATOR_NICE, CpuShare, prepare, run_workers, start_simulators, wait_up  # noqa: E402
@@ -99,9 +98,8 @@ async def insert_cpu(url: str, schema: str, payloads: list[str]) -> dict[str, tu
 
 
 async def main(args: argparse.Namespace) -> int:
-    url = args.database_url or DEFAULT_PG
-    if not await pg_available(url):
-        print(f"PostgreSQL at {url} not reachable: nothing measured")
+    url = await reachable_pg(args.database_url)
+    if url is None:
         return 0
     import asyncpg
 

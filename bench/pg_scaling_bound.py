@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import DEFAULT_PG, figure, pg_available, pg_schema, write  # noqa: E402
+from bench._common import figure, pg_schema, reachable_pg, write  # noqa: E402
 from bench.poll import (  # noqa: E402
     SIMULATOR_NICE,
     CpuShare,
@@ -70,9 +70,8 @@ async def first_polls(
 
 async def main(args: argparse.Namespace) -> int:
     total = args.shipments or (10_000 if args.quick else 50_000)
-    pg_url = args.database_url or DEFAULT_PG
-    if not await pg_available(pg_url):
-        print(f"PostgreSQL at {pg_url} not reachable: nothing measured")
+    pg_url = await reachable_pg(args.database_url)
+    if pg_url is None:
         return 0
     urls, sims = start_simulators(SIMULATOR_NICE)
     figures: list[dict[str, Any]] = []
