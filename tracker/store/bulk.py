@@ -25,7 +25,6 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-import asyncpg
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -228,6 +227,9 @@ async def _copied(conn: AsyncConnection, table: Table, names: tuple[str, ...], v
     False sends the batch to the INSERT, which skips the clashing rows as it always did, or
     raises, as SQLAlchemy's error, whatever else the server refused.
     """
+    # imported here: a process on SQLite never loads the driver (about 0.1 s at start-up)
+    import asyncpg
+
     driver = (await conn.get_raw_connection()).driver_connection
     if driver is None:
         return False
