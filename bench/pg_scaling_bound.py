@@ -87,6 +87,15 @@ async def main(args: argparse.Namespace) -> int:
                 rate, cpu = run["rate"], run["cpu_ms"]
                 print(f"{LABELS[name]}, {workers} worker(s): {rate:,.0f}/s ({cpu:.2f} ms worker CPU a refresh)")
                 print_share(run)
+                if "postgres_cores" in run:
+                    figures.append(
+                        figure(
+                            f"pg_{name}_{workers}_server_cpu_per_refresh",
+                            1000 * run["postgres_cores"] / run["rate"],
+                            "ms",
+                        )
+                    )
+                    figures.append(figure(f"pg_{name}_{workers}_machine_cpu_per_refresh", run["machine_cpu_ms"], "ms"))
             print_scaling(LABELS[name], one, two)
             figures.append(figure(f"pg_{name}_1_worker", one["rate"], "refreshes/s"))
             figures.append(
@@ -98,16 +107,6 @@ async def main(args: argparse.Namespace) -> int:
                     baseline_value=one["rate"],
                 )
             )
-            for workers, run in ((1, one), (2, two)):
-                if "postgres_cores" in run:
-                    figures.append(
-                        figure(
-                            f"pg_{name}_{workers}_server_cpu_per_refresh",
-                            1000 * run["postgres_cores"] / run["rate"],
-                            "ms",
-                        )
-                    )
-                    figures.append(figure(f"pg_{name}_{workers}_machine_cpu_per_refresh", run["machine_cpu_ms"], "ms"))
     finally:
         for p in sims:
             p.terminate()
